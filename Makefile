@@ -1,0 +1,57 @@
+# ringmq: the two commands a new user runs are `make run` and `make test`.
+GO       ?= go
+GOFLAGS  ?= -buildvcs=false
+export GOFLAGS
+BIN      := bin
+DATA     ?= ./data
+FUZZTIME ?= 3s
+
+# Packages whose tests run under the race detector: everything with goroutines that
+# share state. The remaining packages run without it to keep `make test` short on
+# two cores.
+RACE_PKGS := ./flush/... ./engine/... ./netio/... ./perf/... ./iouring/...
+
+.PHONY: run build test test-deps vet unit race fuzz compat bench bench-compare generate clean
+
+## run: build and start `ringmq dev` (name server + broker in one process, data in ./data),
+## ready for a RocketMQ client at 127.0.0.1:9876.
+run: build
+	./$(BIN)/ringmq dev --data $(DATA)
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## test: install what the tests need, then vet and run every test (unit, race, fuzz
+## seeds briefly, crash tests, compatibility with the official Go client).
+test: test-deps vet unit race fuzz compat
+
+test-deps:
+	./tools/ci/install-test-deps.sh
+
+vet:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	cd tools/compat && $(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -E '/(flush|engine|netio|perf|iouring)(/|$$)')
+
+race:
+	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./tools/ci/fuzz.sh
+
+compat:
+	cd tools/compat && $(GO) test -count=1 -timeout 15m ./...
+
+## fuzz-long: every fuzz target for a minute.
+fuzz-long:
+	FUZZTIME=60s ./tools/ci/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./flush/... ./engine/... ./netio/... ./perf/...
+
+clean:
+	rm -rf $(BIN)
