@@ -1,5 +1,7 @@
 package filter
 
+import "github.com/ringmq/ringmq/engine/record"
+
 // cmpOp is a comparison operator.
 type cmpOp uint8
 
@@ -53,7 +55,7 @@ type cmpNode struct {
 }
 
 func (n cmpNode) eval(p []byte) truth {
-	v, ok := property(p, n.key)
+	v, ok := record.Property(p, n.key)
 	if !ok {
 		return isUnknown
 	}
@@ -102,7 +104,7 @@ type betweenNode struct {
 }
 
 func (n betweenNode) eval(p []byte) truth {
-	v, ok := property(p, n.key)
+	v, ok := record.Property(p, n.key)
 	if !ok {
 		return isUnknown
 	}
@@ -122,7 +124,7 @@ type inNode struct {
 }
 
 func (n inNode) eval(p []byte) truth {
-	v, ok := property(p, n.key)
+	v, ok := record.Property(p, n.key)
 	if !ok {
 		return isUnknown
 	}
@@ -143,6 +145,6 @@ type nullNode struct {
 }
 
 func (n nullNode) eval(p []byte) truth {
-	_, present := property(p, n.key)
+	_, present := record.Property(p, n.key)
 	return truthOf(present == n.not)
 }

@@ -148,33 +148,6 @@ func (n notNode) eval(p []byte) truth {
 
 func (n constNode) eval([]byte) truth { return n.v }
 
-// property returns the value of key in stored properties without allocating.
-func property(props []byte, key string) ([]byte, bool) {
-	for len(props) > 0 {
-		end := indexByte(props, 2)
-		pair := props
-		if end >= 0 {
-			pair, props = props[:end], props[end+1:]
-		} else {
-			props = nil
-		}
-		sep := indexByte(pair, 1)
-		if sep >= 0 && string(pair[:sep]) == key {
-			return pair[sep+1:], true
-		}
-	}
-	return nil, false
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
 // number is a parsed numeric literal or property value: exact as an integer when it
 // is one, else a float.
 type number struct {
