@@ -1,0 +1,105 @@
+//go:build linux && (amd64 || arm64 || riscv64 || loong64 || ppc64le)
+
+package flush
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"testing"
+)
+
+// O_DIRECT writes invalidate the page cache: a reader through an ordinary
+// descriptor that had the old bytes cached sees the new ones after WriteSync.
+func TestUringDirectPageCacheSeesWrites(t *testing.T) {
+	b := newUringBackend(t, "uring-direct", Options{})
+	path := prewritten(t, 64<<10)
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make([]byte, 64<<10)
+	if _, err := r.ReadAt(got, 0); err != nil { // fill the page cache with zeros
+		t.Fatal(err)
+	}
+	w := openWriter(t, b, path)
+	data := bytes.Repeat([]byte("ringmq!"), 3000)
+	if err := w.WriteSync([][]byte{data}, 1234); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[1234:1234+len(data)], data) {
+		t.Fatal("buffered reader does not see the O_DIRECT write")
+	}
+	if got[1233] != 0 || got[1234+len(data)] != 0 {
+		t.Fatal("bytes around the write changed")
+	}
+}
+
+// A writer opened on a file with data, writing inside blocks it has not seen,
+// reads those blocks first: the bytes around the write are kept.
+func TestUringDirectKeepsNeighbouringBytes(t *testing.T) {
+	b := newUringBackend(t, "uring-direct", Options{})
+	path := prewritten(t, 0)
+	rng := rand.New(rand.NewPCG(7, 7))
+	model := make([]byte, 50000)
+	fill(model, rng)
+	if err := os.WriteFile(path, model, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := openWriter(t, b, path)
+	for _, c := range []struct{ off, n int }{{5000, 100}, {4095, 2}, {12000, 9000}, {49990, 10}} {
+		data := make([]byte, c.n)
+		fill(data, rng)
+		copy(model[c.off:], data)
+		if err := w.WriteSync([][]byte{data}, int64(c.off)); err != nil {
+			t.Fatalf("write %d at %d: %v", c.n, c.off, err)
+		}
+	}
+	wantFile(t, path, model)
+}
+
+// Writes past the end of the file leave it exactly as long as the data, as a
+// pwrite would, although O_DIRECT writes whole blocks.
+func TestUringDirectExtendsToExactSize(t *testing.T) {
+	b := newUringBackend(t, "uring-direct", Options{})
+	path := prewritten(t, 5000)
+	w := openWriter(t, b, path)
+	model := make([]byte, 5000)
+	for _, c := range []struct{ off, n int }{{4990, 20}, {5010, 3000}, {9000, 1}} {
+		data := bytes.Repeat([]byte{byte(c.n)}, c.n)
+		if c.off+c.n > len(model) {
+			model = append(model, make([]byte, c.off+c.n-len(model))...)
+		}
+		copy(model[c.off:], data)
+		if err := w.WriteSync([][]byte{data}, int64(c.off)); err != nil {
+			t.Fatal(err)
+		}
+		wantFile(t, path, model)
+	}
+}
+
+// Commits larger than MaxWriteBytes are split into rounds, and many buffers are
+// gathered into one staging buffer.
+func TestUringDirectSplitsLargeCommits(t *testing.T) {
+	b := newUringBackend(t, "uring-direct", Options{MaxWriteBytes: 8192})
+	path := prewritten(t, 1<<20)
+	w := openWriter(t, b, path)
+	rng := rand.New(rand.NewPCG(3, 3))
+	bufs := randomBufs(rng, 40, 5000)
+	model := make([]byte, 1<<20)
+	copy(model[777:], bytes.Join(bufs, nil))
+	if err := w.WriteSync(bufs, 777); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, path, model)
+}
+
+func TestUringDirectRejectsBadMaxWriteBytes(t *testing.T) {
+	if _, err := NewBackend("uring-direct", Options{MaxWriteBytes: directMaxMaxWriteBytes + 1}); err == nil {
+		t.Fatal("MaxWriteBytes over the maximum: got nil error")
+	}
+}
