@@ -8,5 +8,14 @@ require (
 	github.com/prometheus/common v0.67.4
 	github.com/stretchr/testify v1.11.1
 	github.com/valyala/fasthttp v1.68.0
+	github.com/nats-io/nats.go v1.47.0
 	golang.org/x/sys v0.38.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/klauspost/compress v1.18.1 // indirect
+	github.com/nats-io/nkeys v0.4.11 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.43.0 // indirect
 )

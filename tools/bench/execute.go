@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// execute runs the pacer (on its own locked OS thread) and the reporter until the
+// schedule ends, then drains and builds the result.
+func (r *run) execute(ctx context.Context) (*Result, error) {
+	warmup, measure := r.phases()
+	rate, search := r.initialRate()
+	r.rateNow.Store(math.Float64bits(rate))
+
+	// The first send is due a little after now so set-up work does not count as delay.
+	startNs := MonoNowNs() + int64(10*time.Millisecond)
+	measureNs := startNs + int64(warmup)
+	endNs := measureNs + int64(measure)
+
+	rep := newReporter(r, startNs, measureNs)
+	if err := rep.writeLogHeader(); err != nil {
+		return nil, err
+	}
+	stopWatch := context.AfterFunc(ctx, r.stopPacer)
+	defer stopWatch()
+
+	paceErr := make(chan error, 1)
+	go func() { paceErr <- r.pace(startNs, endNs, rate, search) }()
+	var perr error
+	for done := false; !done; {
+		select {
+		case perr = <-paceErr:
+			done = true
+		case <-rep.timer.C:
+			if err := rep.tick(ctx); err != nil {
+				r.stopPacer()
+				<-paceErr
+				return nil, err
+			}
+		}
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	r.drain(ctx)
+	return rep.finish(endNs)
+}
+
+// stopPacer makes the pacer return at its next message (context cancelled or a reporter
+// error); safe to call more than once.
+func (r *run) stopPacer() { r.abortOnce.Do(func() { close(r.abort) }) }
+
+// pace sends messages on the schedule from startNs until endNs. Message i goes to
+// producer i mod P, so each producer sends on its own fixed schedule at rate/P. The
+// intended time travels in the token (for publish latency) and in the payload (for
+// end-to-end latency); the gap to the actual send is the publish delay.
+func (r *run) pace(startNs, endNs int64, rate float64, search bool) error {
+	if err := lockPacerThread(); err != nil {
+		return fmt.Errorf("pacer: %w", err)
+	}
+	sched := newSchedule(startNs, rate)
+	var rs *rateSearch
+	if search {
+		rs = newRateSearch(rate, r.w.SubscriptionsPerTopic)
+	}
+	nextWindowNs := startNs + searchWindowNs
+	nProducers := uint64(len(r.producers))
+	for i := uint64(0); ; i++ {
+		due := sched.at(i)
+		if rs != nil && due >= nextWindowNs {
+			sched.setRate(i, rs.next(r.searchSample(), float64(searchWindowNs)/1e9))
+			r.rateNow.Store(math.Float64bits(sched.ratePerSec))
+			nextWindowNs += searchWindowNs
+			due = sched.at(i)
+		}
+		if due >= endNs {
+			return nil
+		}
+		select {
+		case <-r.abort:
+			return nil
+		default:
+		}
+		sleepUntil(due)
+		ps := r.producers[i%nProducers]
+		select {
+		case ps.inflight <- struct{}{}:
+		case <-r.abort:
+			return nil
+		}
+		key, partition := ps.keys.choose(ps.sentN, due)
+		ps.sentN++
+		copy(ps.buf, r.pool.body(i))
+		StampPayload(ps.buf, due, i, uint32(ps.index))
+		ps.msg = Message{Partition: partition, Key: key, Payload: ps.buf, Token: uint64(due)}
+		actual := MonoNowNs()
+		r.sent.Add(1)
+		if err := ps.p.SendAsync(&ps.msg, ps); err != nil {
+			<-ps.inflight
+			r.noteError(err)
+		}
+		r.delay.record(actual - due)
+	}
+}
+
+func (r *run) searchSample() searchSample {
+	acked, errs := r.acked.Load(), r.errs.Load()
+	return searchSample{sent: r.sent.Load(), done: acked + errs, errs: errs, received: r.received.Load()}
+}
+
+// drain waits, at most the drain timeout, until every send is answered and consumers have
+// received every acknowledged message. It polls counters every drainPollInterval.
+const drainPollInterval = 5 * time.Millisecond
+
+func (r *run) drain(ctx context.Context) {
+	timeout := r.cfg.DrainTimeout
+	if timeout <= 0 {
+		timeout = DefaultDrainTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(drainPollInterval)
+	defer poll.Stop()
+	for !r.drained() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-poll.C:
+		}
+	}
+}
+
+func (r *run) drained() bool {
+	if r.acked.Load()+r.errs.Load() < r.sent.Load() {
+		return false
+	}
+	r.consMu.Lock()
+	consuming := len(r.consumers) > 0
+	r.consMu.Unlock()
+	if !consuming {
+		return true
+	}
+	return r.received.Load() >= r.acked.Load()*int64(r.w.SubscriptionsPerTopic)
+}

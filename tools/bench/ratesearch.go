@@ -1,0 +1,59 @@
+package bench
+
+// The maximum-rate search (producerRate: 0). Every searchWindowNs of schedule time the
+// pacer asks rateSearch for the next rate. The rate grows geometrically while the system
+// keeps up; when it falls behind, the rate drops to 90% of what the system actually
+// completed in the window and growth restarts slowly. "Keeps up" means: sends awaiting an
+// answer stay under searchMaxPendingSec of the rate (or are shrinking), consumers lag by
+// less than searchMaxConsumerLagSec, and no send failed. The result's publish rate over
+// the measurement phase is the maximum sustainable rate found; latency percentiles of a
+// search run include its probing overloads by design.
+const (
+	searchWindowNs          = 1_000_000_000
+	searchMaxPendingSec     = 0.05
+	searchMaxConsumerLagSec = 0.5
+	searchMinRatePerSec     = 10
+	searchFirstStep         = 0.05
+	searchMaxStep           = 0.5
+	searchMinPending        = 100 // absolute slack at low rates
+)
+
+// searchSample is the counters the search looks at, read at a window's end.
+type searchSample struct {
+	sent, done, errs, received int64
+}
+
+type rateSearch struct {
+	rate          float64
+	step          float64
+	subscriptions int // expected deliveries per message
+	last          searchSample
+	lastPending   int64
+	lastLag       int64
+}
+
+func newRateSearch(startRate float64, subscriptions int) *rateSearch {
+	return &rateSearch{rate: startRate, step: searchFirstStep, subscriptions: subscriptions}
+}
+
+// next returns the rate for the coming window given the counters now and the window's
+// length in seconds.
+func (s *rateSearch) next(now searchSample, windowSec float64) float64 {
+	pending := now.sent - now.done
+	lag := now.done*int64(s.subscriptions) - now.received
+	doneRate := float64(now.done-s.last.done) / windowSec
+	maxPending := max(int64(searchMinPending), int64(s.rate*searchMaxPendingSec))
+	maxLag := max(int64(searchMinPending), int64(s.rate*float64(s.subscriptions)*searchMaxConsumerLagSec))
+	behind := (pending > maxPending && pending >= s.lastPending) ||
+		(s.subscriptions > 0 && lag > maxLag && lag >= s.lastLag) ||
+		now.errs > s.last.errs
+	if behind {
+		s.rate = max(searchMinRatePerSec, min(s.rate, doneRate)*0.9)
+		s.step = searchFirstStep
+	} else if pending <= maxPending {
+		s.rate = min(MaxRatePerSec, s.rate*(1+s.step))
+		s.step = min(searchMaxStep, s.step*2)
+	}
+	s.last, s.lastPending, s.lastLag = now, pending, lag
+	return s.rate
+}
