@@ -37,6 +37,14 @@ import (
 // ordinary descriptors see the new bytes. Others must not write the file through
 // other descriptors while a Writer has it open (the tail copy would go stale).
 // Errors are sticky as in the uring backend.
+//
+// The uring-direct-dsync variant sends no fdatasync: WriteSync marks each
+// WRITE_FIXED RWF_DSYNC, so each completes only once durable (with FUA, or the
+// kernel's flush after the write where the device has no FUA), which on this
+// machine's virtio disk and ext4 is faster than a drained fdatasync, because an
+// io_uring fsync always runs in an io-wq worker thread (docs/iouring.md).
+//
+//	SQ: WRITE_FIXED chunk 0 RWF_DSYNC | WRITE_FIXED chunk 1 RWF_DSYNC | ...
 
 const (
 	directBlockBytes = 4096
@@ -50,26 +58,31 @@ const (
 )
 
 func init() {
-	register("uring-direct", func(opts Options) (Backend, error) {
-		maxWrite := opts.MaxWriteBytes
-		if maxWrite == 0 {
-			maxWrite = directDefaultMaxWriteBytes
-		}
-		if maxWrite < 0 || maxWrite > directMaxMaxWriteBytes {
-			return nil, fmt.Errorf("MaxWriteBytes %d out of range 1..%d", maxWrite, directMaxMaxWriteBytes)
-		}
-		b := &directBackend{uringBackend: uringBackend{entries: uringEntries(opts)},
-			maxWriteBytes: roundUpBlock(int64(maxWrite))}
-		return b, probeUring(b.entries, iouring.OpWriteFixed, iouring.OpReadFixed, iouring.OpFsync)
-	})
+	register("uring-direct", func(opts Options) (Backend, error) { return newDirectBackend("uring-direct", opts, false) })
+	register("uring-direct-dsync", func(opts Options) (Backend, error) { return newDirectBackend("uring-direct-dsync", opts, true) })
+}
+
+func newDirectBackend(name string, opts Options, dsync bool) (Backend, error) {
+	maxWrite := opts.MaxWriteBytes
+	if maxWrite == 0 {
+		maxWrite = directDefaultMaxWriteBytes
+	}
+	if maxWrite < 0 || maxWrite > directMaxMaxWriteBytes {
+		return nil, fmt.Errorf("MaxWriteBytes %d out of range 1..%d", maxWrite, directMaxMaxWriteBytes)
+	}
+	b := &directBackend{uringBackend: uringBackend{entries: uringEntries(opts)},
+		name: name, dsync: dsync, maxWriteBytes: roundUpBlock(int64(maxWrite))}
+	return b, probeUring(b.entries, iouring.OpWriteFixed, iouring.OpReadFixed, iouring.OpFsync)
 }
 
 type directBackend struct {
 	uringBackend
+	name          string
+	dsync         bool // sync with RWF_DSYNC on each write instead of a drained fdatasync
 	maxWriteBytes int64
 }
 
-func (b *directBackend) Name() string { return "uring-direct" }
+func (b *directBackend) Name() string { return b.name }
 
 func roundUpBlock(n int64) int64 { return (n + directBlockBytes - 1) &^ (directBlockBytes - 1) }
 
@@ -93,7 +106,7 @@ func (b *directBackend) Open(fs vfs.FS, path string) (Writer, error) {
 	if serr != nil {
 		return nil, fmt.Errorf("flush: uring-direct: open %s: size: %w", path, serr)
 	}
-	w, err := newDirectWriter(path, size, b.entries, b.maxWriteBytes)
+	w, err := newDirectWriter(path, size, b.entries, b.maxWriteBytes, b.dsync)
 	if err != nil {
 		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, err)
 	}
@@ -110,12 +123,13 @@ type directWriter struct {
 	tailOff   int64  // -1 when no block is cached
 	sizeBytes int64  // file size as this writer knows it
 	maxWrite  int64
+	dsync     bool                 // WriteSync marks its writes RWF_DSYNC and sends no fdatasync
 	comps     []iouring.Completion // one per chunk, plus two for reads
 	sync      iouring.Completion
 	failed    error
 }
 
-func newDirectWriter(path string, sizeBytes int64, entries uint32, maxWriteBytes int64) (*directWriter, error) {
+func newDirectWriter(path string, sizeBytes int64, entries uint32, maxWriteBytes int64, dsync bool) (*directWriter, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.EINVAL) {
 		return nil, fmt.Errorf("O_DIRECT open: %w (the file system does not support O_DIRECT; use the uring or pwrite backend)", err)
@@ -130,7 +144,7 @@ func newDirectWriter(path string, sizeBytes int64, entries uint32, maxWriteBytes
 		return nil, fmt.Errorf("mmap %d-byte staging buffer: %w", stageBytes, err)
 	}
 	w := &directWriter{name: path, fd: fd, mem: mem, stage: mem[:stageBytes], tail: mem[stageBytes:],
-		tailOff: -1, sizeBytes: sizeBytes, maxWrite: maxWriteBytes,
+		tailOff: -1, sizeBytes: sizeBytes, maxWrite: maxWriteBytes, dsync: dsync,
 		comps: make([]iouring.Completion, stageBytes/directChunkBytes+3)}
 	if w.ring, err = newFileRing(entries, int32(fd)); err == nil {
 		if err = w.ring.RegisterBuffers([][]byte{mem}); err != nil {
@@ -251,9 +265,12 @@ func (w *directWriter) round(bufs [][]byte, cur *bufCursor, offBytes, n int64, s
 		if err := w.ring.WriteFixed(0, chunk, 0, uint64(headStart+pos), iouring.FlagFixedFile, &w.comps[nw]); err != nil {
 			return fmt.Errorf("flush: uring-direct: write %s: %w", w.name, err)
 		}
+		if sync && w.dsync && !extends {
+			w.ring.SetLastRWFlags(iouring.RWFDsync)
+		}
 		nw++
 	}
-	withSync := sync && !extends
+	withSync := sync && !extends && !w.dsync
 	if withSync {
 		if err := w.ring.Fsync(0, iouring.FsyncDatasync, iouring.FlagFixedFile|iouring.FlagDrain, &w.sync); err != nil {
 			return fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err)

@@ -11,8 +11,10 @@ import (
 
 // O_DIRECT writes invalidate the page cache: a reader through an ordinary
 // descriptor that had the old bytes cached sees the new ones after WriteSync.
-func TestUringDirectPageCacheSeesWrites(t *testing.T) {
-	b := newUringBackend(t, "uring-direct", Options{})
+func TestUringDirectPageCacheSeesWrites(t *testing.T) { forDirect(t, testDirectPageCacheSeesWrites) }
+
+func testDirectPageCacheSeesWrites(t *testing.T, name string) {
+	b := newUringBackend(t, name, Options{})
 	path := prewritten(t, 64<<10)
 	r, err := os.Open(path)
 	if err != nil {
@@ -42,7 +44,11 @@ func TestUringDirectPageCacheSeesWrites(t *testing.T) {
 // A writer opened on a file with data, writing inside blocks it has not seen,
 // reads those blocks first: the bytes around the write are kept.
 func TestUringDirectKeepsNeighbouringBytes(t *testing.T) {
-	b := newUringBackend(t, "uring-direct", Options{})
+	forDirect(t, testDirectKeepsNeighbouringBytes)
+}
+
+func testDirectKeepsNeighbouringBytes(t *testing.T, name string) {
+	b := newUringBackend(t, name, Options{})
 	path := prewritten(t, 0)
 	rng := rand.New(rand.NewPCG(7, 7))
 	model := make([]byte, 50000)
@@ -64,8 +70,10 @@ func TestUringDirectKeepsNeighbouringBytes(t *testing.T) {
 
 // Writes past the end of the file leave it exactly as long as the data, as a
 // pwrite would, although O_DIRECT writes whole blocks.
-func TestUringDirectExtendsToExactSize(t *testing.T) {
-	b := newUringBackend(t, "uring-direct", Options{})
+func TestUringDirectExtendsToExactSize(t *testing.T) { forDirect(t, testDirectExtendsToExactSize) }
+
+func testDirectExtendsToExactSize(t *testing.T, name string) {
+	b := newUringBackend(t, name, Options{})
 	path := prewritten(t, 5000)
 	w := openWriter(t, b, path)
 	model := make([]byte, 5000)
@@ -84,8 +92,10 @@ func TestUringDirectExtendsToExactSize(t *testing.T) {
 
 // Commits larger than MaxWriteBytes are split into rounds, and many buffers are
 // gathered into one staging buffer.
-func TestUringDirectSplitsLargeCommits(t *testing.T) {
-	b := newUringBackend(t, "uring-direct", Options{MaxWriteBytes: 8192})
+func TestUringDirectSplitsLargeCommits(t *testing.T) { forDirect(t, testDirectSplitsLargeCommits) }
+
+func testDirectSplitsLargeCommits(t *testing.T, name string) {
+	b := newUringBackend(t, name, Options{MaxWriteBytes: 8192})
 	path := prewritten(t, 1<<20)
 	w := openWriter(t, b, path)
 	rng := rand.New(rand.NewPCG(3, 3))
@@ -101,5 +111,12 @@ func TestUringDirectSplitsLargeCommits(t *testing.T) {
 func TestUringDirectRejectsBadMaxWriteBytes(t *testing.T) {
 	if _, err := NewBackend("uring-direct", Options{MaxWriteBytes: directMaxMaxWriteBytes + 1}); err == nil {
 		t.Fatal("MaxWriteBytes over the maximum: got nil error")
+	}
+}
+
+// forDirect runs a test against both O_DIRECT backends.
+func forDirect(t *testing.T, test func(t *testing.T, name string)) {
+	for _, name := range []string{"uring-direct", "uring-direct-dsync"} {
+		t.Run(name, func(t *testing.T) { test(t, name) })
 	}
 }

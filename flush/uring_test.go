@@ -20,7 +20,7 @@ import (
 
 var uringSeed = flag.Uint64("uring.seed", 0, "seed for the uring backends' randomized tests (0: pick one)")
 
-var uringBackendNames = []string{"uring", "uring-direct"}
+var uringBackendNames = []string{"uring", "uring-direct", "uring-direct-dsync"}
 
 // newUringBackend builds a backend, skipping only when io_uring is unavailable.
 func newUringBackend(t testing.TB, name string, opts Options) Backend {

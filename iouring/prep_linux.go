@@ -4,6 +4,7 @@ package iouring
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -85,6 +86,21 @@ func (r *Ring) Fallocate(fd int32, mode uint32, offBytes, lenBytes uint64, flags
 	s.addr = lenBytes
 	s.len = mode
 	return nil
+}
+
+// SetLastRWFlags sets the RWF_* flags (for example RWFDsync) of the operation
+// prepared last, which must be a read or a write not yet submitted.
+func (r *Ring) SetLastRWFlags(rwFlags uint32) {
+	if r.prepTail == atomic.LoadUint32(r.sqTail) {
+		panic("BUG: iouring: SetLastRWFlags with no operation prepared")
+	}
+	s := &r.sqes[(r.prepTail-1)&r.sqMask]
+	switch Op(s.opcode) {
+	case OpRead, OpWrite, OpReadv, OpWritev, OpReadFixed, OpWriteFixed:
+		s.opFlags = rwFlags
+	default:
+		panic(fmt.Sprintf("BUG: iouring: SetLastRWFlags on opcode %d", s.opcode))
+	}
 }
 
 func (r *Ring) prepRW(op Op, fd int32, buf []byte, offBytes uint64, flags Flags, bufIndex uint16, c *Completion) error {

@@ -36,3 +36,5 @@ func (r *Ring) Fsync(int32, uint32, Flags, *Completion) error           { return
 func (r *Ring) Fallocate(int32, uint32, uint64, uint64, Flags, *Completion) error {
 	return ErrNotSupported
 }
+
+func (r *Ring) SetLastRWFlags(uint32) {}

@@ -53,6 +53,10 @@ const (
 // FsyncDatasync makes Fsync an fdatasync (IORING_FSYNC_DATASYNC).
 const FsyncDatasync uint32 = 1 << 0
 
+// RWFDsync (RWF_DSYNC) makes one write behave as if the file were opened O_DSYNC:
+// it completes once its data (and the metadata needed to read it) is durable.
+const RWFDsync uint32 = 0x2
+
 // Iovec is struct iovec. Base is a Go pointer, so an Iovec keeps its buffer alive.
 type Iovec struct {
 	Base *byte
