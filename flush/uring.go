@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"unsafe"
 
@@ -169,12 +168,6 @@ func (w *uringWriter) WriteSync(bufs [][]byte, offBytes int64) error {
 	}
 	if n == 0 {
 		return w.Sync()
-	}
-	if os.Getenv("UDSYNC") != "" {
-		w.ring.Writev(0, w.iov, uint64(offBytes), iouring.FlagFixedFile, &w.write)
-		w.ring.SetLastRWFlags(iouring.RWFDsync)
-		w.ring.SubmitAndWait(1)
-		return resultErr("x", "y", 0, &w.write, n)
 	}
 	if err := w.ring.Writev(0, w.iov, uint64(offBytes), iouring.FlagFixedFile|iouring.FlagLink, &w.write); err != nil {
 		return w.fail(fmt.Errorf("flush: uring: writev %s: %w", w.f.Name(), err))
