@@ -175,3 +175,56 @@ func (r *Recorder) closeHdrLog() error {
 	}
 	return err
 }
+
+// WriteHdrWindow writes the histograms of window (see ParseWindow) as an interval log holding a
+// single interval: one line per (code, histogram) that saw requests, and sends.e2e. This is what
+// /api/hdr serves, for HdrHistogram's offline tools.
+func (r *Recorder) WriteHdrWindow(w io.Writer, window string) error {
+	k, err := r.ParseWindow(window)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	r.mu.Lock()
+	n, startNs := r.windowSpanLocked(k)
+	if k < 0 {
+		startNs = 0
+	}
+	iv := interval{startNs: startNs, endNs: Now()}
+	if err := writeHdrLogHeader(&buf, max(startNs, 1)); err != nil {
+		r.mu.Unlock()
+		return fmt.Errorf("hdr window: %w", err)
+	}
+	dense := make([]int64, histCountsLen)
+	sends := make([]int64, histCountsLen)
+	sendsSeen := false
+	for ci := range codeTable {
+		for st := range NumStages {
+			if !r.denseLocked(dense, ci, st, n, k < 0) || allZero(dense) {
+				continue
+			}
+			if st == 0 && codeTable[ci].send {
+				addInto(sends, dense)
+				sendsSeen = true
+			}
+			appendHdrLogLine(&buf, codeTable[ci].name+"."+histName(st), &iv, max(startNs, 1), dense)
+		}
+	}
+	r.mu.Unlock()
+	if sendsSeen {
+		appendHdrLogLine(&buf, "sends.e2e", &iv, max(startNs, 1), sends)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("hdr window: %w", err)
+	}
+	return nil
+}
+
+func allZero(counts []int64) bool {
+	for _, c := range counts {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
