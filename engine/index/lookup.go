@@ -73,7 +73,7 @@ func (x *Index) seal(state uint32) error {
 		return fmt.Errorf("index: sync %s: %w", a.path, err)
 	}
 	x.mu.Lock()
-	a.hdr = hdr
+	a.hdr.state, a.hdr.entryCount = hdr.state, hdr.entryCount // slotCount is read without the lock
 	x.mu.sealed = append(x.mu.sealed, a)
 	x.mu.active, x.mu.slots, x.mu.count, x.mu.flushed = nil, nil, 0, 0
 	x.mu.Unlock()
