@@ -96,6 +96,7 @@ type Ring struct {
 		err          error // sticky: ErrStoreFailed
 		diskFull     error // ErrDiskFull with the reason
 		writeNoSpace bool  // diskFull came from a write: rewrite after ClearDiskFull
+		needReset    bool  // the next job starts with Sink.Reset
 		closed       bool
 		flusherIdle  bool
 		spaceWaiters int
@@ -138,6 +139,10 @@ type Sink interface {
 	// Flushed is called by the flusher after each flush with the new written and
 	// durable offsets. It must not block for long.
 	Flushed(writtenOffset, durableOffset int64)
+	// Reset is called before the flusher rewrites a range a write refused with
+	// ENOSPC: Writers are sticky after any failure, so the Sink must hand out fresh
+	// ones from then on.
+	Reset()
 }
 
 type waitEntry struct {

@@ -14,6 +14,7 @@ type flushJob struct {
 	durable    int64  // bytes below are durable already
 	sync       bool   // fdatasync after writing
 	head, tail uint64 // waiters queued when the job was taken
+	reset      bool   // a write failed with ENOSPC since the last job: fresh Writers
 }
 
 // flushLoop is the flusher goroutine.
@@ -25,6 +26,9 @@ func (r *Ring) flushLoop() {
 		job, ok := r.nextJob()
 		if !ok {
 			return
+		}
+		if job.reset {
+			r.sink.Reset()
 		}
 		submitNs := perf.Now()
 		err := r.runJob(job, &iov)
@@ -53,6 +57,7 @@ func (r *Ring) nextJob() (job flushJob, ok bool) {
 			if r.mu.writeNoSpace {
 				job.to = job.from
 			}
+			job.reset, r.mu.needReset = r.mu.needReset, false
 			r.mu.syncDue = false
 			return job, true
 		}
@@ -121,7 +126,7 @@ func (r *Ring) finishJob(job flushJob, err error, submitNs, doneNs int64) {
 	end := job.tail
 	switch {
 	case err != nil && errIsNoSpace(err):
-		r.mu.writeNoSpace = true
+		r.mu.writeNoSpace, r.mu.needReset = true, true
 		if r.mu.diskFull == nil {
 			r.mu.diskFull = fmt.Errorf("%w: write refused with ENOSPC: %v", ErrDiskFull, err)
 		}

@@ -168,11 +168,32 @@ func (k *sink) Segment(off int64) (flush.Writer, int64, int64, error) {
 		}
 	}
 	s := l.findSegment(start)
-	if s == nil || s.w == nil {
-		return nil, 0, 0, fmt.Errorf("BUG: commitlog: no writable segment for offset %d", off)
+	if s == nil {
+		return nil, 0, 0, fmt.Errorf("BUG: commitlog: no segment for offset %d", off)
+	}
+	if s.w == nil { // closed by Reset after ENOSPC
+		w, err := l.backend.Open(l.cfg.FS, s.path)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("reopen segment %s for writing: %w", s.path, err)
+		}
+		s.w = w
 	}
 	l.fw = append(l.fw, s)
 	return s.w, off - start, start + l.segSize, nil
+}
+
+// Reset closes the flusher's writers (backends refuse everything after a failed
+// write); Segment reopens them for the rewrite.
+func (k *sink) Reset() {
+	l := (*Log)(k)
+	for _, s := range l.fw {
+		if err := s.w.Close(); err != nil {
+			l.cfg.Logger.Warn("commitlog: close segment writer", "path", s.path, "err", err)
+		}
+		s.w = nil
+	}
+	clear(l.fw)
+	l.fw = l.fw[:0]
 }
 
 func (k *sink) Flushed(written, durable int64) {
@@ -291,5 +312,12 @@ func (l *Log) closeSegments() error {
 	return errors.Join(errs...)
 }
 
-// timeNow is the wall clock of retention decisions; tests replace it.
-var timeNow = time.Now
+// wallClock, if set, replaces time.Now for retention decisions (tests).
+var wallClock atomic.Pointer[func() time.Time]
+
+func timeNow() time.Time {
+	if f := wallClock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
