@@ -26,7 +26,7 @@ const (
 	latHistMaxMicros = 100_000
 )
 
-var benchSizes = []int{1 << 10, 4 << 10, 64 << 10}
+var benchSizes = []int{1000, 1 << 10, 4 << 10, 64 << 10, 1 << 20}
 
 // latHist is a 1 µs-resolution latency histogram with a fixed bucket array, so
 // recording allocates nothing.
@@ -61,11 +61,11 @@ func (h *latHist) report(b *testing.B) {
 
 func BenchmarkWriteSync(b *testing.B) {
 	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("backend=raw-pwrite/size=%dKiB", size>>10), func(b *testing.B) {
+		b.Run(fmt.Sprintf("backend=raw-pwrite/size=%dB", size), func(b *testing.B) {
 			benchRawPwrite(b, size)
 		})
 		for _, name := range []string{"pwrite", "uring", "uring-direct", "uring-direct-dsync"} {
-			b.Run(fmt.Sprintf("backend=%s/size=%dKiB", name, size>>10), func(b *testing.B) {
+			b.Run(fmt.Sprintf("backend=%s/size=%dB", name, size), func(b *testing.B) {
 				benchBackend(b, name, size)
 			})
 		}

@@ -29,9 +29,13 @@ import (
 //
 // After a commit the block holding its last byte is kept in the tail copy, so the
 // next append, which starts in that block, needs no read: the partial tail block
-// is rewritten, whole, on each commit. Appends that cross into a new block whose
-// bytes past the commit's end the writer has not seen read that block first (one
-// 4 KiB READ_FIXED), because the Writer must not change bytes it was not given.
+// is rewritten, whole, on each commit. The Writer must not change bytes it was
+// not given, so an append whose last block it has not seen needs that block's
+// bytes past the end: a commit that ends mid-block also reads the next
+// directAheadBytes of the file into a read-ahead window, in the same submission
+// as its writes (in parallel, never overlapping them), and the following appends
+// take their last block from the window. Other blocks it has not seen (a write
+// at a new place) are read before the write, one 4 KiB READ_FIXED each.
 // Commits larger than MaxWriteBytes are split into rounds of at most that size.
 // O_DIRECT writes invalidate the page cache over their range, so readers through
 // ordinary descriptors see the new bytes. Others must not write the file through
@@ -55,6 +59,8 @@ const (
 	// directChunkBytes is the size of one WRITE_FIXED; a round has up to
 	// MaxWriteBytes/directChunkBytes + 1 of them in flight.
 	directChunkBytes = 256 << 10
+	// directAheadBytes is the read-ahead window past the tail (see prepReadAhead).
+	directAheadBytes = 256 << 10
 )
 
 func init() {
@@ -117,16 +123,23 @@ type directWriter struct {
 	name      string
 	fd        int // the O_DIRECT descriptor, registered as fixed file 0
 	ring      *iouring.Ring
-	mem       []byte // mmap'd and registered as fixed buffer 0: staging, then tail
+	mem       []byte // mmap'd and registered as fixed buffer 0: stage | tail | ahead
 	stage     []byte // maxWriteBytes + 2 blocks
 	tail      []byte // copy of the block at tailOff
 	tailOff   int64  // -1 when no block is cached
-	sizeBytes int64  // file size as this writer knows it
-	maxWrite  int64
-	dsync     bool                 // WriteSync marks its writes RWF_DSYNC and sends no fdatasync
-	comps     []iouring.Completion // one per chunk, plus two for reads
-	sync      iouring.Completion
-	failed    error
+	ahead     []byte // read-ahead window: the file's bytes [aheadOff, aheadOff+aheadLen)
+	aheadOff  int64  // -1 when the window is empty
+	aheadLen  int64
+	aheadNext int64 // offset of the read-ahead in flight
+	aheadComp iouring.Completion
+	// blockReads counts the synchronous block reads fillBlock had to make.
+	blockReads int
+	sizeBytes  int64 // file size as this writer knows it
+	maxWrite   int64
+	dsync      bool                 // WriteSync marks its writes RWF_DSYNC and sends no fdatasync
+	comps      []iouring.Completion // one per chunk, plus two for reads
+	sync       iouring.Completion
+	failed     error
 }
 
 func newDirectWriter(path string, sizeBytes int64, entries uint32, maxWriteBytes int64, dsync bool) (*directWriter, error) {
@@ -138,13 +151,15 @@ func newDirectWriter(path string, sizeBytes int64, entries uint32, maxWriteBytes
 		return nil, fmt.Errorf("O_DIRECT open: %w", err)
 	}
 	stageBytes := maxWriteBytes + 2*directBlockBytes
-	mem, err := unix.Mmap(-1, 0, int(stageBytes+directBlockBytes), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	memBytes := stageBytes + directBlockBytes + directAheadBytes
+	mem, err := unix.Mmap(-1, 0, int(memBytes), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("mmap %d-byte staging buffer: %w", stageBytes, err)
+		return nil, fmt.Errorf("mmap %d-byte staging buffer: %w", memBytes, err)
 	}
-	w := &directWriter{name: path, fd: fd, mem: mem, stage: mem[:stageBytes], tail: mem[stageBytes:],
-		tailOff: -1, sizeBytes: sizeBytes, maxWrite: maxWriteBytes, dsync: dsync,
+	w := &directWriter{name: path, fd: fd, mem: mem, stage: mem[:stageBytes],
+		tail: mem[stageBytes : stageBytes+directBlockBytes], ahead: mem[stageBytes+directBlockBytes:],
+		tailOff: -1, aheadOff: -1, sizeBytes: sizeBytes, maxWrite: maxWriteBytes, dsync: dsync,
 		comps: make([]iouring.Completion, stageBytes/directChunkBytes+3)}
 	if w.ring, err = newFileRing(entries, int32(fd)); err == nil {
 		if err = w.ring.RegisterBuffers([][]byte{mem}); err != nil {
@@ -246,7 +261,7 @@ func (w *directWriter) Close() error {
 }
 
 // round writes n bytes taken at cur to offBytes, whole blocks from the staging
-// buffer, and with sync a drained fdatasync in the same submission.
+// buffer, and with sync makes them durable in the same submission.
 func (w *directWriter) round(bufs [][]byte, cur *bufCursor, offBytes, n int64, sync bool) error {
 	headStart := offBytes &^ (directBlockBytes - 1)
 	lead, end := offBytes-headStart, offBytes+n
@@ -256,22 +271,19 @@ func (w *directWriter) round(bufs [][]byte, cur *bufCursor, offBytes, n int64, s
 	}
 	cur.copyOut(bufs, w.stage[lead:lead+n])
 	// Whole-block writes past EOF would leave the file longer than pwrite would:
-	// trim it to newSize before the sync, so the sync cannot share the submission.
+	// trim it to newSize before syncing, so the sync cannot share the submission.
 	newSize := max(w.sizeBytes, end)
 	extends := headStart+span > newSize
-	nw := 0
-	for pos := int64(0); pos < span; pos += directChunkBytes {
-		chunk := w.stage[pos:min(span, pos+directChunkBytes)]
-		if err := w.ring.WriteFixed(0, chunk, 0, uint64(headStart+pos), iouring.FlagFixedFile, &w.comps[nw]); err != nil {
-			return fmt.Errorf("flush: uring-direct: write %s: %w", w.name, err)
-		}
-		if sync && w.dsync && !extends {
-			w.ring.SetLastRWFlags(iouring.RWFDsync)
-		}
-		nw++
+	syncNow := sync && !extends
+	nw, err := w.prepWrites(headStart, span, syncNow && w.dsync)
+	if err != nil {
+		return err
 	}
-	withSync := sync && !extends && !w.dsync
-	if withSync {
+	aheadLen := int64(0)
+	if end%directBlockBytes != 0 { // an aligned stream never needs to read
+		aheadLen = w.prepReadAhead(headStart+span, n)
+	}
+	if syncNow && !w.dsync {
 		if err := w.ring.Fsync(0, iouring.FsyncDatasync, iouring.FlagFixedFile|iouring.FlagDrain, &w.sync); err != nil {
 			return fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err)
 		}
@@ -279,14 +291,10 @@ func (w *directWriter) round(bufs [][]byte, cur *bufCursor, offBytes, n int64, s
 	if _, err := w.ring.SubmitAndWait(w.ring.InFlight()); err != nil {
 		return fmt.Errorf("flush: uring-direct: write %s: %w", w.name, err)
 	}
-	for i := range nw {
-		pos := int64(i) * directChunkBytes
-		want := int(min(span, pos+directChunkBytes) - pos)
-		if err := resultErr("uring-direct: write", w.name, headStart+pos, &w.comps[i], want); err != nil {
-			return err
-		}
+	if err := w.checkWrites(headStart, span, nw); err != nil {
+		return err
 	}
-	if withSync {
+	if syncNow && !w.dsync {
 		if err := w.sync.Err(); err != nil {
 			return fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err)
 		}
@@ -297,13 +305,82 @@ func (w *directWriter) round(bufs [][]byte, cur *bufCursor, offBytes, n int64, s
 		}
 	}
 	w.sizeBytes = newSize
-	lastBlock := (end - 1) &^ (directBlockBytes - 1)
-	copy(w.tail, w.stage[lastBlock-headStart:])
-	w.tailOff = lastBlock
+	w.keepCopies(headStart, span, end, aheadLen)
 	if sync && extends {
 		return w.Sync()
 	}
 	return nil
+}
+
+// prepWrites prepares WRITE_FIXED of stage[0:span] to headStart in chunks of
+// directChunkBytes, each RWF_DSYNC with dsync, and returns their count.
+func (w *directWriter) prepWrites(headStart, span int64, dsync bool) (int, error) {
+	nw := 0
+	for pos := int64(0); pos < span; pos += directChunkBytes {
+		chunk := w.stage[pos:min(span, pos+directChunkBytes)]
+		if err := w.ring.WriteFixed(0, chunk, 0, uint64(headStart+pos), iouring.FlagFixedFile, &w.comps[nw]); err != nil {
+			return 0, fmt.Errorf("flush: uring-direct: write %s: %w", w.name, err)
+		}
+		if dsync {
+			w.ring.SetLastRWFlags(iouring.RWFDsync)
+		}
+		nw++
+	}
+	return nw, nil
+}
+
+func (w *directWriter) checkWrites(headStart, span int64, nw int) error {
+	for i := range nw {
+		pos := int64(i) * directChunkBytes
+		want := int(min(span, pos+directChunkBytes) - pos)
+		if err := resultErr("uring-direct: write", w.name, headStart+pos, &w.comps[i], want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepReadAhead prepares, when the next commit of n bytes would end past the
+// read-ahead window, a READ_FIXED of the window starting at next (the block after
+// this commit's writes, so it cannot race them). It runs in parallel with the
+// writes; the next appends then find their end block in the window instead of
+// reading it. It returns the window's length, 0 if no read was prepared.
+func (w *directWriter) prepReadAhead(next, n int64) int64 {
+	if w.aheadOff >= 0 && next >= w.aheadOff && next+n <= w.aheadOff+w.aheadLen {
+		return 0
+	}
+	length := min(int64(len(w.ahead)), roundUpBlock(w.sizeBytes)-next)
+	if length <= 0 {
+		return 0
+	}
+	w.aheadOff = -1 // invalid until the read completes
+	if err := w.ring.ReadFixed(0, w.ahead[:length], 0, uint64(next), iouring.FlagFixedFile, &w.aheadComp); err != nil {
+		panic("BUG: flush: uring-direct: read-ahead could not be prepared: " + err.Error())
+	}
+	w.aheadNext = next
+	return length
+}
+
+// keepCopies updates the cached tail block and the read-ahead window after a
+// round wrote stage[0:span] to headStart.
+func (w *directWriter) keepCopies(headStart, span, end, aheadLen int64) {
+	lastBlock := (end - 1) &^ (directBlockBytes - 1)
+	copy(w.tail, w.stage[lastBlock-headStart:])
+	w.tailOff = lastBlock
+	if aheadLen > 0 {
+		if w.aheadComp.Res >= 0 { // a failed read-ahead only costs later reads
+			clear(w.ahead[w.aheadComp.Res:aheadLen]) // past EOF
+			w.aheadOff, w.aheadLen = w.aheadNext, aheadLen
+		}
+		return
+	}
+	if w.aheadOff < 0 {
+		return
+	}
+	lo, hi := max(headStart, w.aheadOff), min(headStart+span, w.aheadOff+w.aheadLen)
+	if lo < hi {
+		copy(w.ahead[lo-w.aheadOff:hi-w.aheadOff], w.stage[lo-headStart:])
+	}
 }
 
 // fillEdges stages the bytes of the first and last block that the commit
@@ -346,7 +423,11 @@ func (w *directWriter) fillBlock(blockOff int64, dst []byte, c *iouring.Completi
 	case blockOff >= w.sizeBytes:
 		clear(dst)
 		return 0
+	case w.aheadOff >= 0 && blockOff >= w.aheadOff && blockOff+directBlockBytes <= w.aheadOff+w.aheadLen:
+		copy(dst, w.ahead[blockOff-w.aheadOff:])
+		return 0
 	}
+	w.blockReads++
 	if err := w.ring.ReadFixed(0, dst, 0, uint64(blockOff), iouring.FlagFixedFile, c); err != nil {
 		panic("BUG: flush: uring-direct: a read could not be prepared on an idle ring: " + err.Error())
 	}

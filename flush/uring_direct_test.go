@@ -120,3 +120,30 @@ func forDirect(t *testing.T, test func(t *testing.T, name string)) {
 		t.Run(name, func(t *testing.T) { test(t, name) })
 	}
 }
+
+// Small unaligned appends take the bytes past their end from the tail copy or
+// the read-ahead window, not from a read per block.
+func TestUringDirectAppendsReadAhead(t *testing.T) { forDirect(t, testDirectAppendsReadAhead) }
+
+func testDirectAppendsReadAhead(t *testing.T, name string) {
+	b := newUringBackend(t, name, Options{})
+	path := prewritten(t, 1<<20)
+	w := openWriter(t, b, path)
+	model := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(5, 5))
+	off := 0
+	for off+1000 <= 600<<10 {
+		data := make([]byte, 1000)
+		fill(data, rng)
+		copy(model[off:], data)
+		if err := w.WriteSync([][]byte{data}, int64(off)); err != nil {
+			t.Fatal(err)
+		}
+		off += 1000
+	}
+	wantFile(t, path, model)
+	// The first append reads its block; every window then serves ~256 appends.
+	if reads := w.(*directWriter).blockReads; reads > 1 {
+		t.Fatalf("synchronous block reads for %d appends: got %d, want at most 1", off/1000, reads)
+	}
+}
