@@ -66,6 +66,8 @@ type Sink interface {
 	// Received is called once per consumed message with its payload (valid only during
 	// the call) and the CLOCK_MONOTONIC time it was taken off the wire or queue.
 	Received(payload []byte, recvNs int64)
+	// ConsumeError reports a failed fetch (the consumer retries by itself).
+	ConsumeError(err error)
 }
 
 // Consumer is a running consumer.
@@ -79,9 +81,11 @@ type DriverOptions struct {
 	NATSURL     string // nats://host:port
 }
 
-// drivers maps a driver name to its constructor.
+// drivers maps a driver name to its constructor. Drivers with their own dependencies
+// (ringmq on netio/remoting) add themselves from their file's init.
 var drivers = map[string]func(ctx context.Context, o DriverOptions) (Driver, error){
 	"null": newNullDriver,
+	"nats": newNATSDriver,
 }
 
 // DriverNames lists the known drivers, sorted.

@@ -118,6 +118,7 @@ type RunCounts struct {
 	Unacked         int64   `json:"unacked"`
 	Received        int64   `json:"received"`
 	LastError       string  `json:"lastError,omitempty"`
+	ConsumeErrors   int64   `json:"consumeErrors"`
 }
 
 // quantileLadder is the percentile list of the aggregated quantile maps.
@@ -131,7 +132,7 @@ func (res *Result) OMB() *OMBResult {
 		AggregatedPublishRate: res.PublishRate, AggregatedConsumeRate: res.ConsumeRate,
 		Run: RunCounts{TargetRate: res.TargetRate, FinalTargetRate: res.FinalTargetRate, DurationSec: res.DurationSec,
 			FlushDiskType: res.FlushDiskType, Sent: res.Sent, Acked: res.Acked, Errors: res.Errors, Unacked: res.Unacked,
-			Received: res.Received, LastError: res.LastError},
+			Received: res.Received, LastError: res.LastError, ConsumeErrors: res.ConsumeErrors},
 	}
 	o.fillIntervals(res.Intervals)
 	p, d, e := res.Publish, res.PublishDelay, res.EndToEnd

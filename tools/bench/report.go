@@ -46,6 +46,9 @@ type Result struct {
 	Foreign  int64 `json:"foreign"` // consumed messages without a ringmq-bench stamp
 	// LastError is the text of the last failed send, if any.
 	LastError string `json:"lastError,omitempty"`
+	// ConsumeErrors counts failed fetches; LastConsumeError is the last one's text.
+	ConsumeErrors    int64  `json:"consumeErrors"`
+	LastConsumeError string `json:"lastConsumeError,omitempty"`
 
 	PublishRate  float64          `json:"publishRate"` // acked msg/s over the measurement phase
 	ConsumeRate  float64          `json:"consumeRate"`
@@ -85,6 +88,10 @@ func (rep *reporter) result(endNs int64) *Result {
 	if s := r.lastErr.Load(); s != nil {
 		res.LastError = *s
 	}
+	res.ConsumeErrors = r.consumeErrs.Load()
+	if s := r.lastConsumeErr.Load(); s != nil {
+		res.LastConsumeError = *s
+	}
 	res.hists.pub, res.hists.delay, res.hists.e2e = rep.totPub, rep.totDelay, rep.totE2E
 	return res
 }
@@ -121,7 +128,10 @@ func (res *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "publish %.1f msg/s (%.2f MiB/s), consume %.1f msg/s; sent %d acked %d errors %d unacked %d received %d\n",
 		res.PublishRate, res.PublishRate*float64(res.MessageSize)/(1<<20), res.ConsumeRate, res.Sent, res.Acked, res.Errors, res.Unacked, res.Received)
 	if res.LastError != "" {
-		fmt.Fprintf(w, "last error: %s\n", res.LastError)
+		fmt.Fprintf(w, "last send error: %s\n", res.LastError)
+	}
+	if res.ConsumeErrors > 0 {
+		fmt.Fprintf(w, "consume errors: %d, last: %s\n", res.ConsumeErrors, res.LastConsumeError)
 	}
 	var hdrRow strings.Builder
 	fmt.Fprintf(&hdrRow, "%-22s", "latency (us)")

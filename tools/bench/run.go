@@ -61,7 +61,8 @@ type run struct {
 	pub, delay, e2e *latencyRecorder
 
 	sent, acked, errs, received, foreign atomic.Int64
-	lastErr                              atomic.Pointer[string]
+	consumeErrs                          atomic.Int64
+	lastErr, lastConsumeErr              atomic.Pointer[string]
 
 	rateNow   atomic.Uint64 // current target rate, float64 bits (reporting only)
 	abort     chan struct{} // closed when the pacer must stop at once (context cancelled)
@@ -110,6 +111,12 @@ func (s sink) Received(payload []byte, recvNs int64) {
 	}
 	s.r.received.Add(1)
 	s.r.e2e.record(recvNs - intended)
+}
+
+func (s sink) ConsumeError(err error) {
+	s.r.consumeErrs.Add(1)
+	msg := err.Error()
+	s.r.lastConsumeErr.Store(&msg)
 }
 
 // Run executes one workload against cfg.Driver: create topics, start consumers and
