@@ -66,6 +66,9 @@ type brokerConf struct {
 	// CommitLogDir is storePathCommitLog; ringmq keeps it at StoreRootDir/commitlog.
 	CommitLogDir        string
 	SegmentSizeBytes    int64
+	CQEntriesPerFile    int // mappedFileSizeConsumeQueue / 20
+	IndexSlots          int // maxHashSlotNum
+	IndexEntries        int // maxIndexNum
 	FlushDiskType       string
 	BrokerRole          string
 	SyncFlushTimeout    time.Duration
@@ -100,6 +103,9 @@ func defaultBrokerConf() brokerConf {
 		ListenPort:          10911,
 		StoreRootDir:        "data",
 		SegmentSizeBytes:    1 << 30,
+		CQEntriesPerFile:    300_000,
+		IndexSlots:          5_000_000,
+		IndexEntries:        20_000_000,
 		FlushDiskType:       flushSync,
 		BrokerRole:          roleAsyncMaster,
 		SyncFlushTimeout:    5 * time.Second,
@@ -137,6 +143,9 @@ var confKeys = []confKey{
 	{"storePathRootDir", func(c *brokerConf, v string) error { return setName(&c.StoreRootDir, v) }},
 	{"storePathCommitLog", func(c *brokerConf, v string) error { return setName(&c.CommitLogDir, v) }},
 	{"mappedFileSizeCommitLog", func(c *brokerConf, v string) error { return setSegmentSize(&c.SegmentSizeBytes, v) }},
+	{"mappedFileSizeConsumeQueue", func(c *brokerConf, v string) error { return setCQFileSize(&c.CQEntriesPerFile, v) }},
+	{"maxHashSlotNum", func(c *brokerConf, v string) error { return setIntRange(&c.IndexSlots, v, 1, 1<<28) }},
+	{"maxIndexNum", func(c *brokerConf, v string) error { return setIntRange(&c.IndexEntries, v, 1, 1<<28) }},
 	{"flushDiskType", func(c *brokerConf, v string) error {
 		return setEnum(&c.FlushDiskType, v, flushSync, flushAsync)
 	}},
@@ -411,6 +420,23 @@ func setSegmentSize(dst *int64, v string) error {
 		return errors.New("want a multiple of 4096 bytes")
 	}
 	*dst = n
+	return nil
+}
+
+// cqEntryBytes is the size of one consume-queue entry.
+const cqEntryBytes = 20
+
+// setCQFileSize reads mappedFileSizeConsumeQueue: bytes per consume-queue file, a
+// multiple of the 20-byte entry.
+func setCQFileSize(dst *int, v string) error {
+	var n int64
+	if err := setInt(&n, v, cqEntryBytes, cqEntryBytes<<26); err != nil {
+		return fmt.Errorf("want bytes: %w", err)
+	}
+	if n%cqEntryBytes != 0 {
+		return fmt.Errorf("want a multiple of %d bytes (one entry)", cqEntryBytes)
+	}
+	*dst = int(n / cqEntryBytes)
 	return nil
 }
 

@@ -48,13 +48,15 @@ func TestParseBrokerConf(t *testing.T) {
 			text: "storePathRootDir=/var/ringmq\nstorePathCommitLog=/var/ringmq/commitlog\n" +
 				"mappedFileSizeCommitLog=1048576\nflushDiskType=ASYNC_FLUSH\nsyncFlushTimeout=2500\n" +
 				"flushIntervalCommitLog=200\nfileReservedTime=48\ndeleteWhen=03\ndiskMaxUsedSpaceRatio=88\n" +
-				"maxMessageSize=1024\nioBackend=uring-direct\n",
+				"maxMessageSize=1024\nioBackend=uring-direct\nmappedFileSizeConsumeQueue=6000\n" +
+				"maxHashSlotNum=1000\nmaxIndexNum=4000\n",
 			check: func(c brokerConf) bool {
 				return c.StoreRootDir == "/var/ringmq" && c.CommitLogDir == "/var/ringmq/commitlog" &&
 					c.SegmentSizeBytes == 1<<20 && c.FlushDiskType == flushAsync &&
 					c.SyncFlushTimeout == 2500*time.Millisecond && c.FlushInterval == 200*time.Millisecond &&
 					c.FileReservedTime == 48*time.Hour && c.DeleteWhenHour == 3 && c.DiskMaxUsedPercent == 88 &&
-					c.MaxMessageSizeBytes == 1024 && c.IOBackend == "uring-direct"
+					c.MaxMessageSizeBytes == 1024 && c.IOBackend == "uring-direct" &&
+					c.CQEntriesPerFile == 300 && c.IndexSlots == 1000 && c.IndexEntries == 4000
 			},
 		},
 		{
@@ -137,6 +139,8 @@ func TestParseBrokerConfBadValues(t *testing.T) {
 		{"ioBackend=mmap", "ioBackend", "pwrite, uring, uring-direct"},
 		{"adminListen=10980", "adminListen", "HOST:PORT"},
 		{"brokerName=", "brokerName", "empty"},
+		{"mappedFileSizeConsumeQueue=6001", "mappedFileSizeConsumeQueue", "multiple of 20"},
+		{"maxIndexNum=0", "maxIndexNum", "out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
