@@ -17,24 +17,31 @@ func TestLayoutMatchesHdr(t *testing.T) {
 	for range 20000 {
 		values = append(values, int64(rng.ExpFloat64()*float64(int64(1)<<uint(rng.IntN(36)))))
 	}
+	var mine atomicHist
 	for _, v := range values {
 		if v > HistHighestNs {
 			v = HistHighestNs
 		}
-		one := NewHdr()
-		if err := one.RecordValue(v); err != nil {
+		if err := ref.RecordValue(v); err != nil {
 			t.Fatalf("seed %d: record %d: %v", seed, v, err)
 		}
+		mine.record(v)
 		idx := histIndex(v)
-		if c := one.Export().Counts[idx]; c != 1 {
-			t.Fatalf("seed %d: value %d: index %d holds %d in hdrhistogram, want 1", seed, v, idx, c)
-		}
 		lo, hi := histLowestValue(idx), histHighestValue(idx)
 		if v < lo || v > hi {
 			t.Fatalf("seed %d: value %d outside its bucket [%d, %d]", seed, v, lo, hi)
 		}
-		if !one.ValuesAreEquivalent(lo, hi) || one.ValuesAreEquivalent(lo, hi+1) {
+		if !ref.ValuesAreEquivalent(lo, hi) || ref.ValuesAreEquivalent(lo, hi+1) {
 			t.Fatalf("seed %d: bucket of %d: [%d, %d] is not hdrhistogram's equivalence range", seed, v, lo, hi)
+		}
+	}
+	got := make([]int64, histCountsLen)
+	mine.loadInto(got)
+	want := ref.Export().Counts
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("seed %d: counts[%d] (values %d..%d): got %d, hdrhistogram has %d",
+				seed, i, histLowestValue(i), histHighestValue(i), got[i], want[i])
 		}
 	}
 }

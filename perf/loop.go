@@ -43,7 +43,7 @@ func (r *Recorder) run(stop <-chan struct{}, done chan<- struct{}) {
 		case <-rotate.C:
 			r.Rotate()
 		case <-evidence.C:
-			r.collectEvidence()
+			r.CollectEvidence()
 		}
 	}
 }
@@ -63,7 +63,7 @@ func (r *Recorder) Close() error {
 		close(r.loop.stop)
 		<-r.loop.done
 	}
-	r.collectEvidence()
+	r.CollectEvidence()
 	r.Rotate()
 	return r.closeHdrLog()
 }

@@ -157,23 +157,32 @@ func TestRecordConcurrent(t *testing.T) {
 		})
 	}
 	done := make(chan struct{})
-	go func() {
-		for {
+	readerDone := make(chan error, 1)
+	go func() { // reads while the writers write: at most 2000 rounds, ends with the writers
+		for i := range 2000 {
 			select {
 			case <-done:
+				readerDone <- nil
 				return
 			default:
-				for _, sr := range r.SlowRequests() {
-					if sr.Topic != "c" || sr.TotalNs <= 500_000 {
-						panic(fmt.Sprintf("torn slow entry %+v", sr))
-					}
+			}
+			for _, sr := range r.SlowRequests() {
+				if sr.Topic != "c" || sr.TotalNs <= 500_000 {
+					readerDone <- fmt.Errorf("torn slow entry %+v", sr)
+					return
 				}
+			}
+			if i%20 == 0 {
 				r.Rotate()
 			}
 		}
+		readerDone <- nil
 	}()
 	wg.Wait()
 	close(done)
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
 	if got := r.codes[codeIndex(CodeSendMessageV2)].loadSLO().Total; got != workers*perWorker {
 		t.Fatalf("total: got %d, want %d", got, workers*perWorker)
 	}

@@ -253,7 +253,11 @@ func spectrum(h *hdrhistogram.Histogram) []SpectrumPoint {
 			break
 		}
 		p := 100 * (1 - 1/inv)
-		out = append(out, SpectrumPoint{Percentile: p, InvTail: inv, Us: float64(h.ValueAtQuantile(p)) / 1e3})
+		v := h.ValueAtQuantile(p)
+		if k == 0 {
+			v = h.Min() // ValueAtQuantile(0) is the histogram's floor, not the smallest value
+		}
+		out = append(out, SpectrumPoint{Percentile: p, InvTail: inv, Us: float64(v) / 1e3})
 	}
 	out = append(out, SpectrumPoint{Percentile: 100, InvTail: math.Max(float64(total), 1), Us: float64(h.Max()) / 1e3})
 	return out

@@ -129,8 +129,9 @@ const (
 
 // evidenceState holds the evidence gathered per slow-ring generation.
 type evidenceState struct {
-	src atomic.Pointer[EvidenceSource]
-	mu  struct {
+	src       atomic.Pointer[EvidenceSource]
+	collectMu sync.Mutex // one CollectEvidence at a time
+	mu        struct {
 		sync.Mutex
 		done  uint64 // generations below done have been looked up
 		seq   []uint64
@@ -156,12 +157,16 @@ func (r *Recorder) SetEvidenceSource(src EvidenceSource) {
 	r.evid.src.Store(&src)
 }
 
-// collectEvidence asks the evidence source about every slow request recorded since the last call.
-func (r *Recorder) collectEvidence() {
+// CollectEvidence asks the evidence source about every slow request recorded since the last
+// call. The recorder's goroutine (Start) calls it every 100 ms; /api/slow calls it before
+// answering so the list is current. Calls are serialised; it never blocks Record.
+func (r *Recorder) CollectEvidence() {
 	srcp := r.evid.src.Load()
 	if srcp == nil {
 		return
 	}
+	r.evid.collectMu.Lock()
+	defer r.evid.collectMu.Unlock()
 	r.evid.mu.Lock()
 	from := r.evid.mu.done
 	r.evid.mu.Unlock()
