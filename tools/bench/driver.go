@@ -84,8 +84,8 @@ type DriverOptions struct {
 // drivers maps a driver name to its constructor. Drivers with their own dependencies
 // (ringmq on netio/remoting) add themselves from their file's init.
 var drivers = map[string]func(ctx context.Context, o DriverOptions) (Driver, error){
-	"null": newNullDriver,
-	"nats": newNATSDriver,
+	"null-inproc": newNullDriver,
+	"nats":        newNATSDriver,
 }
 
 // DriverNames lists the known drivers, sorted.

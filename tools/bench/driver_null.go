@@ -7,11 +7,12 @@ import (
 	"sync"
 )
 
-// The null driver measures the generator's own floor: an in-process responder goroutine
+// The null-inproc driver measures the generator alone: an in-process responder goroutine
 // acknowledges every send at once and hands each message's header to the consumers that
 // own its partition. Everything the generator does (pacing, payload stamping, in-flight
 // accounting, one goroutine hand-off per ack, recording) is in the measured path; no
-// network and no broker are.
+// client library, network or broker is. The "null" driver (driver_nullremoting.go) adds
+// the remoting client and loopback TCP.
 
 // nullQueueDepth bounds sends waiting for the responder; when full, SendAsync waits,
 // which shows up as publish delay.
@@ -53,7 +54,7 @@ func newNullDriver(ctx context.Context, _ DriverOptions) (Driver, error) {
 	return d, nil
 }
 
-func (d *nullDriver) Name() string { return "null" }
+func (d *nullDriver) Name() string { return "null-inproc" }
 
 func (d *nullDriver) CreateTopics(ctx context.Context, topics []string, partitions int) error {
 	d.mu.Lock()

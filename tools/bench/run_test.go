@@ -34,12 +34,17 @@ warmupDurationMinutes: 0
 	return w
 }
 
-// runNull runs w against the null driver for 1 s with 250 ms report intervals.
+// runNull runs w against the null-inproc driver for 1 s with 250 ms report intervals.
 func runNull(t *testing.T, w *Workload, hdrLog io.Writer) *Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return runDriver(t, "null-inproc", DriverOptions{}, w, hdrLog)
+}
+
+func runDriver(t *testing.T, driver string, o DriverOptions, w *Workload, hdrLog io.Writer) *Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := OpenDriver(ctx, "null", DriverOptions{})
+	d, err := OpenDriver(ctx, driver, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +114,7 @@ func TestOMBJSONShape(t *testing.T) {
 			t.Errorf("field %q: got %v, want a map with keys 50.0 and 99.9", k, m[k])
 		}
 	}
-	if m["workload"] != "unit" || m["driver"] != "null" {
+	if m["workload"] != "unit" || m["driver"] != "null-inproc" {
 		t.Errorf("workload/driver: got %v/%v", m["workload"], m["driver"])
 	}
 	// Units: publish latency in ms, publish delay in us.

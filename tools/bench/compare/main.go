@@ -1,0 +1,248 @@
+// Command compare is the side-by-side run behind `make bench-compare`: it starts
+// `ringmq dev` and a JetStream nats-server (file store, sync_interval always) on loopback
+// with their data on the same disk, runs the same OMB workloads against each in turn
+// (A, B, A, B: ringmq, nats, ringmq, nats, each on a fresh server), measures the
+// generator's own floor with the null driver at the same rate, and prints one table of
+// throughput and latency percentiles (medians over the runs, with spread) and ratios.
+//
+//	go run ./tools/bench/compare [--quick] [--runs 2] [--data-dir DIR] [--out DIR]
+//	    [--nats-server PATH] [--ringmq PATH] [--workloads reference,max-rate-1p,...]
+//
+// --quick runs each workload for 10 s after a 2 s warm-up, one A/B pair: a sanity run,
+// not a result. Every run's OMB-shaped JSON is written under --out.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ringmq/ringmq/tools/bench"
+)
+
+type options struct {
+	quick                 bool
+	runs                  int
+	dataDir, outDir       string
+	natsServer, ringmqBin string
+	workloads             string
+	duration, warmup      time.Duration
+}
+
+func parseFlags() (*options, error) {
+	o := &options{}
+	flag.BoolVar(&o.quick, "quick", false, "short runs (10 s + 2 s warm-up, one A/B pair): a sanity check")
+	flag.IntVar(&o.runs, "runs", 2, "A/B pairs per workload")
+	flag.StringVar(&o.dataDir, "data-dir", os.TempDir(), "where the servers' data directories are made (one disk for both)")
+	flag.StringVar(&o.outDir, "out", "bench-results", "directory for each run's JSON result")
+	flag.StringVar(&o.natsServer, "nats-server", "", "nats-server binary (default: PATH, then GOBIN/GOPATH/bin, else go install "+bench.NATSServerVersion+")")
+	flag.StringVar(&o.ringmqBin, "ringmq", "", "ringmq binary (default: go build ./cmd/ringmq)")
+	flag.StringVar(&o.workloads, "workloads", "reference,max-rate-1p,max-rate-16p,e2e-1k", "workload names in tools/bench/workloads")
+	flag.DurationVar(&o.duration, "duration", 0, "measurement duration per run (default: the workload's)")
+	flag.DurationVar(&o.warmup, "warmup", -1, "warm-up per run (default: the workload's)")
+	flag.Parse()
+	if o.runs < 1 || flag.NArg() > 0 {
+		return nil, errors.New("usage: compare [--quick] [--runs N] [--data-dir DIR] [--out DIR] [--workloads a,b]")
+	}
+	if o.quick {
+		o.runs = 1
+		if o.duration == 0 {
+			o.duration = 10 * time.Second
+		}
+		if o.warmup < 0 {
+			o.warmup = 2 * time.Second
+		}
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o *options) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(o.dataDir, "ringmq-bench-compare-")
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+	if o.natsServer, err = findNATSServer(ctx, o.natsServer); err != nil {
+		return err
+	}
+	if o.ringmqBin == "" {
+		o.ringmqBin = filepath.Join(work, "ringmq")
+		if err := goCmd(ctx, root, "build", "-o", o.ringmqBin, "./cmd/ringmq"); err != nil {
+			return fmt.Errorf("build ringmq: %w", err)
+		}
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return fmt.Errorf("out dir: %w", err)
+	}
+	var rows []row
+	for _, name := range strings.Split(o.workloads, ",") {
+		w, err := bench.LoadWorkload(filepath.Join(root, "tools/bench/workloads", strings.TrimSpace(name)+".yaml"))
+		if err != nil {
+			return err
+		}
+		wr, err := compareWorkload(ctx, o, work, w)
+		if err != nil {
+			return fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+		rows = append(rows, wr...)
+	}
+	printTable(os.Stdout, o, rows)
+	return nil
+}
+
+// compareWorkload runs A (ringmq), B (nats) o.runs times, then the null floor.
+func compareWorkload(ctx context.Context, o *options, work string, w *bench.Workload) ([]row, error) {
+	var rm, nt []*bench.Result
+	for i := 0; i < o.runs; i++ {
+		r, err := runOnce(ctx, o, work, w, "ringmq", i, 0)
+		if err != nil {
+			return nil, err
+		}
+		rm = append(rm, r)
+		n, err := runOnce(ctx, o, work, w, "nats", i, 0)
+		if err != nil {
+			return nil, err
+		}
+		nt = append(nt, n)
+	}
+	floorRate := median(collect(rm, func(r *bench.Result) float64 { return r.PublishRate }))
+	fl, err := runOnce(ctx, o, work, w, "null", 0, max(floorRate, 1))
+	if err != nil {
+		return nil, err
+	}
+	return []row{{workload: w.Name, system: "ringmq", results: rm}, {workload: w.Name, system: "nats", results: nt},
+		{workload: w.Name, system: "floor (null)", results: []*bench.Result{fl}}}, nil
+}
+
+// runOnce starts a fresh server (none for null), runs the workload, stops the server.
+func runOnce(ctx context.Context, o *options, work string, w *bench.Workload, driver string, i int, rate float64) (*bench.Result, error) {
+	dir := filepath.Join(work, fmt.Sprintf("%s-%s-%d", w.Name, driver, i))
+	do := bench.DriverOptions{}
+	var srv *bench.Server
+	var err error
+	switch driver {
+	case "ringmq":
+		flush := "sync"
+		if w.FlushDiskType == bench.FlushAsync {
+			flush = "async"
+		}
+		srv, err = bench.StartRingMQDev(ctx, o.ringmqBin, dir, flush)
+		if srv != nil {
+			do.NamesrvAddr = srv.Addr
+		}
+	case "nats":
+		srv, err = bench.StartNATS(ctx, o.natsServer, dir)
+		if srv != nil {
+			do.NATSURL = srv.Addr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if srv != nil {
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "compare:", err)
+			}
+			_ = os.RemoveAll(dir)
+		}()
+	}
+	fmt.Printf("\n=== %s on %s, run %d ===\n", w.Name, driver, i+1)
+	d, err := bench.OpenDriver(ctx, driver, do)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	cfg := bench.Config{Workload: w, Driver: d, RatePerSec: rate, Duration: o.duration, Progress: os.Stdout}
+	if o.warmup >= 0 {
+		cfg.Warmup, cfg.WarmupSet = o.warmup, true
+	}
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.WriteTable(os.Stdout)
+	out := filepath.Join(o.outDir, fmt.Sprintf("%s-%s-%d.json", w.Name, driver, i+1))
+	return res, res.WriteJSON(out)
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run compare inside the ringmq module (go run ./tools/bench/compare)")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func goCmd(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// findNATSServer returns path if set, else nats-server from PATH, GOBIN or GOPATH/bin, else
+// installs the pinned version into GOBIN (or GOPATH/bin).
+func findNATSServer(ctx context.Context, path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p, nil
+	}
+	bin, err := goBinDir()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(bin, "nats-server")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	fmt.Printf("installing %s@%s into %s\n", bench.NATSServerModule, bench.NATSServerVersion, bin)
+	if err := goCmd(ctx, "", "install", bench.NATSServerModule+"@"+bench.NATSServerVersion); err != nil {
+		return "", fmt.Errorf("install nats-server: %w", err)
+	}
+	return p, nil
+}
+
+func goBinDir() (string, error) {
+	out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > 0 && strings.TrimSpace(lines[0]) != "" {
+		return strings.TrimSpace(lines[0]), nil
+	}
+	gopath := strings.TrimSpace(lines[len(lines)-1])
+	return filepath.Join(strings.Split(gopath, string(os.PathListSeparator))[0], "bin"), nil
+}
