@@ -70,11 +70,13 @@ type codeStats struct {
 	// hists[0] is end to end; hists[st] is the transition into stage st. Allocated on first
 	// use (sends up front), never freed.
 	hists  [NumStages]atomic.Pointer[atomicHist]
-	total  atomic.Int64 // requests recorded
-	le1ms  atomic.Int64 // of which end to end <= SLOFastNs
-	le10ms atomic.Int64 // of which end to end <= SLOSlowNs
-	bytes  atomic.Int64 // sum of sizeBytes
-	_      [64]byte     // keep the next code's counters off this cache line
+	total atomic.Int64 // requests recorded
+	// The SLO counters count misses, not hits, so the common fast request costs no atomic add:
+	// within = total - over. Record adds to total before over; readers load over first.
+	over1ms  atomic.Int64 // of which end to end > SLOFastNs
+	over10ms atomic.Int64 // of which end to end > SLOSlowNs
+	bytes    atomic.Int64 // sum of sizeBytes
+	_        [64]byte     // keep the next code's counters off this cache line
 }
 
 // hist returns histogram i, allocating it the first time (once per code and stage for the
@@ -171,13 +173,13 @@ func (r *Recorder) Record(code int16, s *Stamps, sizeBytes int, topic string, qu
 	}
 	c.hist(0).record(e2e)
 	c.total.Add(1)
-	if e2e <= SLOFastNs {
-		c.le1ms.Add(1)
-	}
-	if e2e <= SLOSlowNs {
-		c.le10ms.Add(1)
-	}
 	c.bytes.Add(int64(sizeBytes))
+	if e2e > SLOFastNs {
+		c.over1ms.Add(1)
+		if e2e > SLOSlowNs {
+			c.over10ms.Add(1)
+		}
+	}
 	if e2e > r.slowThresholdNs && codeTable[ci].slowLog {
 		r.slow.add(code, s, sizeBytes, topic, queueID)
 	}

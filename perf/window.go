@@ -49,7 +49,9 @@ func (w *windowState) init(n int, nowNs int64) {
 
 // loadSLO reads one code's cumulative SLO counters.
 func (c *codeStats) loadSLO() sloCounts {
-	return sloCounts{c.total.Load(), c.le1ms.Load(), c.le10ms.Load(), c.bytes.Load()}
+	over10, over1 := c.over10ms.Load(), c.over1ms.Load() // before total: see codeStats
+	bytes, total := c.bytes.Load(), c.total.Load()
+	return sloCounts{Total: total, Le1ms: total - over1, Le10ms: total - over10, Bytes: bytes}
 }
 
 // rotateLocked closes the open interval at nowNs and returns it. r.mu must be held.
