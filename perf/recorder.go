@@ -69,7 +69,7 @@ func (c RecorderConfig) validate() error {
 type codeStats struct {
 	// hists[0] is end to end; hists[st] is the transition into stage st. Allocated on first
 	// use (sends up front), never freed.
-	hists  [NumStages]atomic.Pointer[atomicHist]
+	hists [NumStages]atomic.Pointer[atomicHist]
 	total atomic.Int64 // requests recorded
 	// The SLO counters count misses, not hits, so the common fast request costs no atomic add:
 	// within = total - over. Record adds to total before over; readers load over first.
