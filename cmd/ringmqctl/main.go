@@ -1,0 +1,95 @@
+// Command ringmqctl administers ringmq (and Apache RocketMQ) over the RocketMQ remoting
+// protocol: routes, topics, consumer offsets, messages by id, and the latency report.
+//
+//	ringmqctl route TOPIC                 a topic's route from the name server
+//	ringmqctl topic list|create ...       topics
+//	ringmqctl offsets --group G TOPIC     a group's committed offsets and lag per queue
+//	ringmqctl msg OFFSET_MSG_ID           one message, looked up by its offset message id
+//
+// Each subcommand lives in its own file; `ringmqctl <command> --help` lists its flags.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists the subcommands in the order usage shows them.
+var commands = []command{
+	{"route", "show a topic's route (brokers and queues) from the name server", runRoute},
+	{"topic", "list topics, or create one on a broker", runTopic},
+	{"offsets", "show a consumer group's committed offsets and lag per queue", runOffsets},
+	{"msg", "show one message by its offset message id", runMsg},
+}
+
+// errUsage reports bad command-line input whose explanation is already printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("ringmqctl: administer ringmq over the RocketMQ protocol.\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  ringmqctl %-8s %s\n", c.name, c.summary)
+	}
+	b.WriteString("  ringmqctl help     show this text\n\nRun \"ringmqctl <command> --help\" for a command's flags.\n")
+	return b.String()
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage())
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage())
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		default:
+			fmt.Fprintf(stderr, "ringmqctl %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "ringmqctl: unknown command %q\n\n%s", args[0], usage())
+	return 2
+}
+
+// parseFlags parses args into fs and checks the number of positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string, wantArgs int, argsName string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() != wantArgs {
+		fmt.Fprintf(fs.Output(), "%s: want %s\n", fs.Name(), argsName)
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
