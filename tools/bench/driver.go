@@ -22,7 +22,8 @@ type Driver interface {
 	// NewProducer opens producer number index of a topic.
 	NewProducer(ctx context.Context, topic string, index int) (Producer, error)
 	// NewConsumer opens one consumer of a subscription; it reads its partitions from the
-	// beginning and passes every message to sink until Close.
+	// beginning and passes every message to sink until Close. (null-inproc keeps nothing:
+	// its consumers see the messages sent after they started.)
 	NewConsumer(ctx context.Context, spec ConsumerSpec, sink Sink) (Consumer, error)
 	// Close releases connections; producers and consumers are closed before it.
 	Close() error

@@ -19,6 +19,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	measureNs := startNs + int64(warmup)
 	endNs := measureNs + int64(measure)
 
+	r.measureNs.Store(measureNs)
 	rep := newReporter(r, startNs, measureNs)
 	if err := rep.writeLogHeader(); err != nil {
 		return nil, err
@@ -66,7 +67,6 @@ func (r *run) pace(startNs, endNs int64, rate float64, search bool) error {
 		rs = newRateSearch(rate, r.w.SubscriptionsPerTopic)
 	}
 	nextWindowNs := startNs + searchWindowNs
-	nProducers := uint64(len(r.producers))
 	for i := uint64(0); ; i++ {
 		due := sched.at(i)
 		if rs != nil && due >= nextWindowNs {
@@ -84,25 +84,39 @@ func (r *run) pace(startNs, endNs int64, rate float64, search bool) error {
 		default:
 		}
 		sleepUntil(due)
-		ps := r.producers[i%nProducers]
-		select {
-		case ps.inflight <- struct{}{}:
-		case <-r.abort:
+		if !r.dispatch(i, due) {
 			return nil
 		}
-		key, partition := ps.keys.choose(ps.sentN, due)
-		ps.sentN++
-		copy(ps.buf, r.pool.body(i))
-		StampPayload(ps.buf, due, i, uint32(ps.index))
-		ps.msg = Message{Partition: partition, Key: key, Payload: ps.buf, Token: uint64(due)}
-		actual := MonoNowNs()
-		r.sent.Add(1)
-		if err := ps.p.SendAsync(&ps.msg, ps); err != nil {
-			<-ps.inflight
-			r.noteError(err)
-		}
-		r.delay.record(actual - due)
 	}
+}
+
+// dispatch sends message i, due at due, through producer i mod P: wait for an in-flight
+// slot, stamp the payload, send. It allocates nothing (TestDispatchAllocs). It returns
+// false when the run was aborted while waiting for a slot.
+func (r *run) dispatch(i uint64, due int64) bool {
+	ps := r.producers[i%uint64(len(r.producers))]
+	select {
+	case ps.inflight <- struct{}{}:
+	case <-r.abort:
+		return false
+	}
+	key, partition := ps.keys.choose(ps.sentN, due)
+	ps.sentN++
+	copy(ps.buf, r.pool.body(i))
+	StampPayload(ps.buf, due, i, uint32(ps.index))
+	ps.msg = Message{Partition: partition, Key: key, Payload: ps.buf, Token: uint64(due)}
+	actual := MonoNowNs()
+	r.sent.Add(1)
+	inMeasure := due >= r.measureNs.Load()
+	if inMeasure {
+		r.measured.sent.Add(1)
+	}
+	if err := ps.p.SendAsync(&ps.msg, ps); err != nil {
+		<-ps.inflight
+		r.noteError(err, inMeasure)
+	}
+	r.delay.record(actual - due)
+	return true
 }
 
 func (r *run) searchSample() searchSample {

@@ -23,7 +23,8 @@ type IntervalResult struct {
 	EndToEnd         LatencySummary `json:"endToEnd"`
 }
 
-// Result is the outcome of one run: the measurement phase only (warm-up excluded).
+// Result is the outcome of one run: the measurement phase only (warm-up excluded). The
+// counts are of messages whose intended send time falls in the measurement phase.
 // Latencies are in microseconds here; OMBResult converts to OMB's units.
 type Result struct {
 	Workload          string  `json:"workload"`
@@ -76,8 +77,8 @@ func (rep *reporter) result(endNs int64) *Result {
 		Partitions: w.PartitionsPerTopic, ProducersPerTopic: w.ProducersPerTopic,
 		ConsumersPerTopic: w.SubscriptionsPerTopic * w.ConsumerPerSubscription, FlushDiskType: w.FlushDiskType,
 		TargetRate: rate, FinalTargetRate: math.Float64frombits(r.rateNow.Load()), DurationSec: secs,
-		Sent: c.sent - rep.base.sent, Acked: c.acked - rep.base.acked, Errors: c.errs - rep.base.errs,
-		Unacked: c.sent - c.acked - c.errs, Received: c.received - rep.base.received, Foreign: r.foreign.Load(),
+		Sent: r.measured.sent.Load(), Acked: r.measured.acked.Load(), Errors: r.measured.errs.Load(),
+		Unacked: c.sent - c.acked - c.errs, Received: r.measured.received.Load(), Foreign: r.foreign.Load(),
 		Publish: summarize(rep.totPub), PublishDelay: summarize(rep.totDelay), EndToEnd: summarize(rep.totE2E),
 		Intervals: rep.intervals,
 	}

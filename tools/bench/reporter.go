@@ -23,7 +23,7 @@ type reporter struct {
 	measuring          bool
 	intervalStartNs    int64
 	nextReportNs       int64
-	last, base         counters
+	last               counters
 	totPub, totDelay   *hdr.Histogram
 	totE2E             *hdr.Histogram
 	intervals          []IntervalResult
@@ -90,7 +90,6 @@ func (rep *reporter) tick(ctx context.Context) error {
 	case !rep.measuring && now >= rep.measureNs:
 		rep.emit(now, "warmup")
 		rep.measuring = true
-		rep.base = rep.last
 		rep.nextReportNs = now + int64(rep.interval)
 	case now >= rep.nextReportNs:
 		if err := rep.emitMeasured(now); err != nil {
@@ -164,7 +163,7 @@ func (rep *reporter) finish(endNs int64) (*Result, error) {
 	now := MonoNowNs()
 	if !rep.measuring { // the run ended during warm-up (cancelled)
 		rep.emit(now, "warmup")
-		rep.measuring, rep.base = true, rep.last
+		rep.measuring = true
 	} else if err := rep.emitMeasured(now); err != nil {
 		return nil, err
 	}

@@ -62,7 +62,11 @@ type run struct {
 
 	sent, acked, errs, received, foreign atomic.Int64
 	consumeErrs                          atomic.Int64
-	lastErr, lastConsumeErr              atomic.Pointer[string]
+	// measured counts only messages intended at or after measureNs, so the result's
+	// counts are exact however the warm-up boundary cuts through messages in flight.
+	measureNs               atomic.Int64
+	measured                struct{ sent, acked, errs, received atomic.Int64 }
+	lastErr, lastConsumeErr atomic.Pointer[string]
 
 	rateNow   atomic.Uint64 // current target rate, float64 bits (reporting only)
 	abort     chan struct{} // closed when the pacer must stop at once (context cancelled)
@@ -86,16 +90,23 @@ type producerState struct {
 func (ps *producerState) Done(token uint64, err error) {
 	now := MonoNowNs()
 	<-ps.inflight
+	inMeasure := int64(token) >= ps.r.measureNs.Load()
 	if err != nil {
-		ps.r.noteError(err)
+		ps.r.noteError(err, inMeasure)
 		return
 	}
 	ps.r.acked.Add(1)
+	if inMeasure {
+		ps.r.measured.acked.Add(1)
+	}
 	ps.r.pub.record(now - int64(token))
 }
 
-func (r *run) noteError(err error) {
+func (r *run) noteError(err error, inMeasure bool) {
 	r.errs.Add(1)
+	if inMeasure {
+		r.measured.errs.Add(1)
+	}
 	s := err.Error()
 	r.lastErr.Store(&s)
 }
@@ -110,6 +121,9 @@ func (s sink) Received(payload []byte, recvNs int64) {
 		return
 	}
 	s.r.received.Add(1)
+	if intended >= s.r.measureNs.Load() {
+		s.r.measured.received.Add(1)
+	}
 	s.r.e2e.record(recvNs - intended)
 }
 
