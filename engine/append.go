@@ -48,6 +48,10 @@ type Waiter interface {
 	Done(res *PutResult, err error)
 }
 
+// storeClockMs stamps records; tests replace it (before opening a store) to control
+// store times.
+var storeClockMs = func() int64 { return time.Now().UnixMilli() }
+
 type queueKey struct {
 	topic   string
 	queueID int32
@@ -94,7 +98,7 @@ func (e *msgEncoder) Encode(dst []byte, phys int64) {
 	if !isTxHalfOrRollback(m.SysFlag) {
 		qo = op.baseOffset + int64(e.i)
 	}
-	nowMs := time.Now().UnixMilli()
+	nowMs := storeClockMs()
 	h := record.Header{
 		QueueID: m.QueueID, Flag: m.Flag, QueueOffset: qo, PhysicalOffset: phys,
 		SysFlag: m.SysFlag, BornTimestampMs: m.BornTimestampMs, BornHost: m.BornHost,

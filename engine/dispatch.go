@@ -34,6 +34,7 @@ type dispatcher struct {
 	touched    map[*consumequeue.Queue]struct{}
 	touchedL   []*consumequeue.Queue
 	scanFn     func(int64, []byte) bool
+	stopped    bool  // the round's callback stopped the scan
 	err        error // the first failure of this round
 	failed     error // sticky: dispatching stopped
 }
@@ -91,10 +92,16 @@ func (d *dispatcher) handle(req dispatchReq) error {
 func (d *dispatcher) dispatchTo(target int64) (int64, error) {
 	var total int64
 	for d.dispatched < target {
-		d.target, d.records, d.err = target, 0, nil
+		d.target, d.records, d.err, d.stopped = target, 0, nil, false
+		written := d.s.log.WrittenOffset() // Scan reads at least this far
 		err := d.s.log.Scan(d.dispatched, d.scanFn)
 		if err == nil {
 			err = d.err
+		}
+		if err == nil && !d.stopped {
+			// Scan passed every record below written: what lies between the last
+			// record and there is a blank segment tail.
+			d.dispatched = max(d.dispatched, min(written, target))
 		}
 		if cerr := d.commit(); err == nil {
 			err = cerr
@@ -103,8 +110,11 @@ func (d *dispatcher) dispatchTo(target int64) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		if d.records == 0 {
+		if d.records == 0 && d.stopped {
 			break // nothing readable past d.dispatched yet
+		}
+		if d.records == 0 && d.dispatched < target && d.s.log.WrittenOffset() <= d.dispatched {
+			break
 		}
 	}
 	return total, nil
@@ -112,7 +122,11 @@ func (d *dispatcher) dispatchTo(target int64) (int64, error) {
 
 // onRecord dispatches one record (the commit log's Scan callback).
 func (d *dispatcher) onRecord(phys int64, rec []byte) bool {
+	// Records come in order and every earlier one was dispatched: bytes between the
+	// last one's end and phys are a blank segment tail.
+	d.dispatched = max(d.dispatched, min(phys, d.target))
 	if phys >= d.target || d.records == maxDispatchRecordsPerRound {
+		d.stopped = true
 		return false
 	}
 	v, err := record.Decode(rec)
@@ -126,6 +140,7 @@ func (d *dispatcher) onRecord(phys int64, rec []byte) bool {
 		e := consumequeue.Entry{PhysicalOffset: phys, SizeBytes: v.TotalSize(), TagsCode: d.s.tagsCode(topic, props, v.StoreTimestampMs())}
 		if err := q.Put(v.QueueOffset(), e); err != nil {
 			d.err = fmt.Errorf("dispatch record at %d: %w", phys, err)
+			d.stopped = true
 			return false
 		}
 		if _, ok := d.touched[q]; !ok {
@@ -136,6 +151,7 @@ func (d *dispatcher) onRecord(phys int64, rec []byte) bool {
 	if phys >= d.indexFrom && sysFlag&record.SysFlagTxMask != record.SysFlagTxRollback {
 		if err := d.index(topic, props, phys, v.StoreTimestampMs()); err != nil {
 			d.err = fmt.Errorf("index record at %d: %w", phys, err)
+			d.stopped = true
 			return false
 		}
 	}

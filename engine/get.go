@@ -163,7 +163,7 @@ func (s *Store) takeEntry(e consumequeue.Entry, f MessageFilter, into *GetResult
 		v, err := record.Decode(b)
 		if err != nil {
 			release()
-			return 0, fmt.Errorf("record at %d named by the consume queue: %w", e.PhysicalOffset, err)
+			return 0, s.corruptAt(e.PhysicalOffset, fmt.Errorf("record named by the consume queue: %w", err))
 		}
 		if !f.MatchProperties(v.Properties()) {
 			release()
@@ -206,7 +206,7 @@ func (s *Store) storeTimeOf(e consumequeue.Entry) (int64, error) {
 	defer release()
 	v, err := record.Decode(b)
 	if err != nil {
-		return 0, fmt.Errorf("record at %d named by the consume queue: %w", e.PhysicalOffset, err)
+		return 0, s.corruptAt(e.PhysicalOffset, fmt.Errorf("record named by the consume queue: %w", err))
 	}
 	return v.StoreTimestampMs(), nil
 }

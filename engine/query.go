@@ -3,7 +3,9 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/ringmq/ringmq/engine/commitlog"
 	"github.com/ringmq/ringmq/engine/record"
@@ -27,11 +29,26 @@ func (s *Store) ReadRecord(physicalOffset int64) ([]byte, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: read record at %d: %w (%v)", physicalOffset, ErrNotFound, err)
 	}
-	if _, err := record.Check(b, physicalOffset); err != nil {
+	v, err := record.Decode(b)
+	if err != nil || v.PhysicalOffset() != physicalOffset {
 		release()
-		return nil, nil, fmt.Errorf("engine: read record at %d: %w (%v)", physicalOffset, ErrNotFound, err)
+		return nil, nil, fmt.Errorf("engine: read record at %d: %w (no record starts there)", physicalOffset, ErrNotFound)
+	}
+	if record.BodyCRC(v.Body()) != v.BodyCRC() {
+		release()
+		return nil, nil, fmt.Errorf("engine: read record: %w", s.corruptAt(physicalOffset, errors.New("body CRC mismatch")))
 	}
 	return b, release, nil
+}
+
+// corruptAt makes the typed corruption error for the record at phys: the segment file
+// and the offset inside it.
+func (s *Store) corruptAt(phys int64, cause error) *commitlog.CorruptError {
+	start := phys - phys%s.cfg.SegmentSizeBytes
+	return &commitlog.CorruptError{
+		File:     filepath.Join(s.cfg.Dir, "commitlog", commitlog.SegmentName(start)),
+		OffBytes: phys - start, PhysBytes: phys, Err: cause,
+	}
 }
 
 // QueryByKey returns the physical offsets (newest first, at most maxNum) of topic's

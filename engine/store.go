@@ -165,15 +165,12 @@ func (s *Store) recover(cp checkpoint, haveCP bool) error {
 	if err := s.cqs.TruncateFrom(from); err != nil {
 		return fmt.Errorf("engine: recover consume queues: %w", err)
 	}
-	idxNext, err := s.idx.Recover(clEnd)
+	idxNext, err := s.idx.Recover(clEnd, from)
 	if err != nil {
 		return fmt.Errorf("engine: recover index: %w", err)
 	}
 	s.d.init(s)
 	s.d.indexFrom = max(idxNext, from)
-	if !haveCP {
-		s.d.indexFrom = max(idxNext, clMin)
-	}
 	s.recovery.ReplayedFromOffset = from
 	s.d.dispatched = from
 	n, err := s.d.dispatchTo(clEnd)

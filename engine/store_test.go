@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ringmq/ringmq/engine/record"
@@ -85,4 +86,17 @@ func waitVisible(t testing.TB, s *Store, topic string, qid int32, n int64) {
 	for s.MaxOffset(topic, qid) < n {
 		<-ch
 	}
+}
+
+type countWaiter struct {
+	calls atomic.Int32
+	done  chan *PutResult
+}
+
+func (w *countWaiter) Done(res *PutResult, err error) {
+	w.calls.Add(1)
+	if err != nil {
+		panic(err)
+	}
+	w.done <- res
 }

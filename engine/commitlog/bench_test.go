@@ -49,9 +49,16 @@ func benchValidate(b []byte) (int, error) {
 }
 
 // chanWaiter is a reusable waiter: one per writer goroutine, no allocation per append.
-type chanWaiter struct{ ch chan error }
+// It keeps the flush's times of the last completion.
+type chanWaiter struct {
+	ch                  chan error
+	submitNs, durableNs int64
+}
 
-func (w *chanWaiter) Durable(_, _ int64, err error) { w.ch <- err }
+func (w *chanWaiter) Durable(submitNs, durableNs int64, err error) {
+	w.submitNs, w.durableNs = submitNs, durableNs
+	w.ch <- err
+}
 
 // latencies collects samples (bounded) and reports percentiles in microseconds.
 type latencies struct{ ns []int64 }
@@ -79,10 +86,19 @@ func (l *latencies) report(b *testing.B, all ...*latencies) {
 	b.ReportMetric(at(0.999), "p99.9-us")
 }
 
+// p50 reports the median of the samples as metric unit.
+func (l *latencies) p50(b *testing.B, unit string) {
+	if len(l.ns) == 0 {
+		return
+	}
+	slices.Sort(l.ns)
+	b.ReportMetric(float64(l.ns[len(l.ns)/2])/1e3, unit)
+}
+
 // BenchmarkRawPwriteFdatasync is the baseline: one thread, pwrite of size bytes at
 // sequential offsets of a pre-written 256 MiB file, then fdatasync.
 func BenchmarkRawPwriteFdatasync(b *testing.B) {
-	for _, size := range []int{4 << 10, 64 << 10, 256 << 10, 1 << 20} {
+	for _, size := range []int{1 << 10, 4 << 10, 64 << 10, 256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("size=%dK", size>>10), func(b *testing.B) {
 			const fileBytes = 256 << 20
 			f := prewrittenFile(b, fileBytes)
@@ -162,7 +178,7 @@ func BenchmarkSyncLatency(b *testing.B) {
 			l := openBenchLog(b, name, true, 256<<20)
 			rec := newBenchRec(benchRecBytes)
 			w := &chanWaiter{ch: make(chan error, 1)}
-			lat := newLatencies()
+			lat, wake, io, ret := newLatencies(), newLatencies(), newLatencies(), newLatencies()
 			b.SetBytes(benchRecBytes)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -173,9 +189,16 @@ func BenchmarkSyncLatency(b *testing.B) {
 				if err := <-w.ch; err != nil {
 					b.Fatal(err)
 				}
-				lat.add(perf.Now() - t0)
+				t1 := perf.Now()
+				lat.add(t1 - t0)
+				wake.add(w.submitNs - t0) // append to flush submitted (includes a flush in progress)
+				io.add(w.durableNs - w.submitNs)
+				ret.add(t1 - w.durableNs) // fdatasync returned to the appender running again
 			}
 			lat.report(b)
+			wake.p50(b, "p50-submit-us")
+			io.p50(b, "p50-io-us")
+			ret.p50(b, "p50-return-us")
 		})
 	}
 }
@@ -213,7 +236,8 @@ func benchConcurrent(b *testing.B, backend string, writers int) {
 					err = <-w.ch
 				}
 				if err != nil {
-					failed.Store(&err)
+					fail := err
+					failed.Store(&fail)
 					close(acked)
 					return
 				}

@@ -50,6 +50,12 @@ scan:
 			newMax = s + int64(i)
 		}
 	}
+	if newMax == lowest && newMax < q.MaxOffset() {
+		// Nothing is left: forget the base too, so that a rebuild can start the queue
+		// wherever its first record says (its head files may be gone).
+		q.minOffset.Store(0)
+		return q.cutAt(0)
+	}
 	return q.cutAt(newMax)
 }
 

@@ -119,9 +119,12 @@ func (x *Index) openFile(name string, last bool) (*ixFile, error) {
 }
 
 // Recover makes the newest file the active one again and drops what the commit log no
-// longer holds (offsets at or past clEnd). It returns the commit-log offset from which
-// records must be indexed again: the index holds every key of the records below it.
-func (x *Index) Recover(clEnd int64) (int64, error) {
+// longer holds (offsets at or past clEnd). completeBelow is the caller's checkpoint:
+// every entry of the records below it was synced, so those are complete; after a
+// crash the entries of the last record at or past it are dropped, since some of its
+// keys may be missing. It returns the commit-log offset from which records must be
+// indexed again: the index holds every key of the records below it.
+func (x *Index) Recover(clEnd, completeBelow int64) (int64, error) {
 	var drop []*ixFile
 	kept := x.mu.sealed[:0]
 	for _, f := range x.mu.sealed {
@@ -144,7 +147,10 @@ func (x *Index) Recover(clEnd int64) (int64, error) {
 	}
 	f := x.mu.sealed[n-1]
 	x.mu.sealed = x.mu.sealed[:n-1]
-	next, err := x.reopenActive(f, clEnd)
+	if n > 1 { // the entries of the reopened file continue the previous file's
+		x.lastPhys = x.mu.sealed[n-2].hdr.endPhys
+	}
+	next, err := x.reopenActive(f, clEnd, completeBelow)
 	if err != nil {
 		return 0, err
 	}
@@ -153,14 +159,14 @@ func (x *Index) Recover(clEnd int64) (int64, error) {
 
 // reopenActive rebuilds the slot table of f (open or cleanly closed) from its entries,
 // cuts what cannot be trusted and makes it the active file in state open.
-func (x *Index) reopenActive(f *ixFile, clEnd int64) (int64, error) {
+func (x *Index) reopenActive(f *ixFile, clEnd, completeBelow int64) (int64, error) {
 	h := f.hdr
 	slots := make([]uint32, h.slotCount)
 	limit := h.maxEntries
 	if h.state == stateClosed {
 		limit = h.entryCount
 	}
-	count, next, err := x.scanEntries(f, slots, limit, clEnd, h.state == stateOpen)
+	count, next, err := x.scanEntries(f, slots, limit, clEnd, h.state == stateOpen, completeBelow)
 	if err != nil {
 		return 0, err
 	}
@@ -185,9 +191,10 @@ func (x *Index) reopenActive(f *ixFile, clEnd int64) (int64, error) {
 
 // scanEntries reads f's entries in order up to limit, stopping at the first that is
 // torn, out of order or at/past clEnd; after a crash (dropLast) the entries of the last
-// record are dropped too, since some of its keys may be missing. It fills slots and
-// returns the entry count kept and the offset indexing must resume from.
-func (x *Index) scanEntries(f *ixFile, slots []uint32, limit uint32, clEnd int64, dropLast bool) (uint32, int64, error) {
+// record are dropped too when it lies at or past completeBelow, since some of its keys
+// may be missing. It fills slots and returns the entry count kept and the offset
+// indexing must resume from.
+func (x *Index) scanEntries(f *ixFile, slots []uint32, limit uint32, clEnd int64, dropLast bool, completeBelow int64) (uint32, int64, error) {
 	const chunk = 1024
 	buf := make([]byte, chunk*entrySizeBytes)
 	var ents []entry
@@ -211,11 +218,11 @@ scan:
 			break
 		}
 	}
-	next := int64(0)
+	next := x.lastPhys + 1
 	if len(ents) > 0 {
 		last := ents[len(ents)-1].phys
 		next = last + 1
-		if dropLast {
+		if dropLast && last >= completeBelow {
 			for len(ents) > 0 && ents[len(ents)-1].phys == last {
 				ents = ents[:len(ents)-1]
 			}

@@ -22,7 +22,7 @@ func openIndex(t *testing.T, fs vfs.FS, slots, entries int, clEnd int64) (*Index
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := x.Recover(clEnd)
+	next, err := x.Recover(clEnd, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

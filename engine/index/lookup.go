@@ -92,24 +92,22 @@ func (f *ixFile) hdrIfActive() header {
 // fn must check the record. Safe from any goroutine.
 func (x *Index) Lookup(topic, key []byte, beginMs, endMs int64, fn func(phys int64) bool) error {
 	h := KeyHash(topic, key)
-	var files [64]*ixFile
-	var heads [64]uint32
+	var files []*ixFile
+	var heads []uint32
 	x.mu.Lock()
 	if x.mu.closed {
 		x.mu.Unlock()
 		return ErrClosed
 	}
-	n := 0
 	add := func(f *ixFile, head uint32, known bool) {
-		if n == len(files) || f.hdr.endTsMs < beginMs || f.hdr.beginTsMs > endMs {
+		if f.hdr.endTsMs < beginMs || f.hdr.beginTsMs > endMs {
 			return
 		}
 		if !known {
 			head = ^uint32(0) // read from disk
 		}
 		f.refs.Add(1)
-		files[n], heads[n] = f, head
-		n++
+		files, heads = append(files, f), append(heads, head)
 	}
 	if a := x.mu.active; a != nil && x.mu.count > 0 {
 		add(a, x.mu.slots[h%a.hdr.slotCount], true)
@@ -122,7 +120,7 @@ func (x *Index) Lookup(topic, key []byte, beginMs, endMs int64, fn func(phys int
 	x.mu.Unlock()
 	var err error
 	stop := false
-	for i := range n {
+	for i := range files {
 		if !stop && err == nil {
 			stop, err = x.walk(files[i], heads[i], h, beginMs, endMs, fn)
 		}
