@@ -104,14 +104,22 @@ type Ring struct {
 		lastSyncNs   int64
 		oldestNs     int64 // perf.Now() of the oldest byte not durable (0: none)
 		stats        Stats
+		// Groups of waiters handed to the completer (ring_complete.go).
+		cq             [maxQueuedCompletions]completion
+		cqHead, cqTail uint64
+		completerIdle  bool
+		completerStop  bool
 	}
-	flusherCond sync.Cond // on mu
-	spaceCond   sync.Cond // on mu
+	flusherCond   sync.Cond // on mu
+	spaceCond     sync.Cond // on mu
+	completerCond sync.Cond // on mu: the completer waits for groups
+	cqSpaceCond   sync.Cond // on mu: the flusher waits for room in cq
 
-	timedOut      []Waiter // watcher scratch, len maxTimeoutsPerTick
-	stopWatcher   chan struct{}
-	flusherExited sync.WaitGroup
-	done          sync.WaitGroup
+	timedOut        []Waiter // watcher scratch, len maxTimeoutsPerTick
+	stopWatcher     chan struct{}
+	flusherExited   sync.WaitGroup
+	completerExited sync.WaitGroup
+	done            sync.WaitGroup
 }
 
 // RingConfig configures a Ring.
@@ -128,6 +136,10 @@ type RingConfig struct {
 	MaxReserveBytes int
 	// MaxSpaceWait bounds how long Reserve waits for ring space (default 1 s).
 	MaxSpaceWait time.Duration
+	// InlineCompletions is how many waiters of a group the flusher completes itself
+	// before handing the rest to the completer goroutine (default 2; see
+	// ring_complete.go). Negative means none.
+	InlineCompletions int
 }
 
 // Sink is what the Ring drains into: a log split into segment files.
@@ -146,11 +158,10 @@ type Sink interface {
 }
 
 type waitEntry struct {
-	w        Waiter
-	target   int64
-	enqNs    int64
-	claimed  atomic.Bool
-	_padding [0]byte
+	w       Waiter
+	target  int64
+	enqNs   int64
+	claimed atomic.Bool
 }
 
 const (
@@ -172,6 +183,12 @@ func NewRing(cfg RingConfig, sink Sink, startOffset int64) (*Ring, error) {
 	if cfg.MaxSpaceWait <= 0 {
 		cfg.MaxSpaceWait = time.Second
 	}
+	switch {
+	case cfg.InlineCompletions == 0:
+		cfg.InlineCompletions = defaultInlineCompletions
+	case cfg.InlineCompletions < 0:
+		cfg.InlineCompletions = 0
+	}
 	r := &Ring{
 		cfg:         cfg,
 		sink:        sink,
@@ -190,9 +207,13 @@ func NewRing(cfg RingConfig, sink Sink, startOffset int64) (*Ring, error) {
 	r.appendedA.Store(startOffset)
 	r.flusherCond.L = &r.mu
 	r.spaceCond.L = &r.mu
-	r.done.Add(2)
+	r.completerCond.L = &r.mu
+	r.cqSpaceCond.L = &r.mu
+	r.done.Add(3)
 	r.flusherExited.Add(1)
+	r.completerExited.Add(1)
 	go r.flushLoop()
+	go func() { defer r.completerExited.Done(); r.completer() }()
 	go r.watch()
 	return r, nil
 }

@@ -157,7 +157,7 @@ func (r *Ring) finishJob(job flushJob, err error, submitNs, doneNs int64) {
 	written, durable := r.mu.written, r.mu.durable
 	r.mu.Unlock()
 
-	r.complete(job.head, end, submitNs, doneNs, waiterErr)
+	r.dispatch(completion{head: job.head, end: end, submitNs: submitNs, doneNs: doneNs, err: waiterErr})
 	if err == nil {
 		r.sink.Flushed(written, durable)
 	}
@@ -183,28 +183,6 @@ func (r *Ring) recordLocked(job flushJob, submitNs, doneNs int64) {
 	st.Last.DurableNs = doneNs
 	st.Last.Waiters = int(job.tail - job.head)
 	st.WaitersDone += job.tail - job.head
-}
-
-// complete calls Durable on the waiters [head, end) not claimed by the watcher, then
-// frees their slots. Only the flusher calls it.
-func (r *Ring) complete(head, end uint64, submitNs, doneNs int64, err error) {
-	if head == end {
-		return
-	}
-	n := uint64(len(r.wq))
-	for i := head; i != end; i++ {
-		e := &r.wq[i%n]
-		if e.claimed.CompareAndSwap(false, true) {
-			if err != nil {
-				e.w.Durable(submitNs, doneNs, err)
-			} else {
-				e.w.Durable(submitNs, doneNs, nil)
-			}
-		}
-	}
-	r.mu.Lock()
-	r.head.Store(end)
-	r.mu.Unlock()
 }
 
 // watch is the watcher goroutine: it times out waiters, marks ASYNC_FLUSH syncs due
@@ -290,6 +268,7 @@ func (r *Ring) Close() error {
 	r.mu.Unlock()
 	r.appendMu.Unlock()
 	r.flusherExited.Wait() // it exits once drained, failed, or stopped by a full disk
+	r.stopCompleter()
 	close(r.stopWatcher)
 	r.done.Wait()
 	r.mu.Lock()
