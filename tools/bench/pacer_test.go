@@ -67,10 +67,15 @@ func TestRateSearch(t *testing.T) {
 	if r2 <= r1 {
 		t.Fatalf("kept up again: rate %g, want > %g", r2, r1)
 	}
-	// Only 500 of ~1100 completed in the window, pending grew to 600.
-	r3 := s.next(searchSample{sent: 3100, done: 2500}, 1)
-	if r3 > 500 {
-		t.Fatalf("fell behind: rate %g, want <= 500 (90%% of the completion rate)", r3)
+	// Only 900 of ~1100 completed in the window, pending grew to 200.
+	r3 := s.next(searchSample{sent: 3100, done: 2900}, 1)
+	if r3 != 810 {
+		t.Fatalf("fell behind: rate %g, want 810 (90%% of the completion rate)", r3)
+	}
+	// A stall (nothing completed) halves the rate instead of dropping it to nothing.
+	r4 := s.next(searchSample{sent: 3910, done: 2900}, 1)
+	if r4 != r3/2 {
+		t.Fatalf("stall: rate %g, want %g (half)", r4, r3/2)
 	}
 	// A failed send also backs off.
 	s2 := newRateSearch(1000, 0)

@@ -48,7 +48,9 @@ func (s *rateSearch) next(now searchSample, windowSec float64) float64 {
 		(s.subscriptions > 0 && lag > maxLag && lag >= s.lastLag) ||
 		now.errs > s.last.errs
 	if behind {
-		s.rate = max(searchMinRatePerSec, min(s.rate, doneRate)*0.9)
+		// 90% of what completed, but never below half the rate: a one-second stall of the
+		// system should not throw the search back to nothing.
+		s.rate = max(searchMinRatePerSec, min(s.rate, doneRate)*0.9, s.rate*0.5)
 		s.step = searchFirstStep
 	} else if pending <= maxPending {
 		s.rate = min(MaxRatePerSec, s.rate*(1+s.step))
