@@ -33,6 +33,7 @@ type options struct {
 	runs                  int
 	dataDir, outDir       string
 	natsServer, ringmqBin string
+	natsVersion           string // what the binary says, shown in the table
 	workloads             string
 	duration, warmup      time.Duration
 }
@@ -90,6 +91,14 @@ func run(ctx context.Context, o *options) error {
 	defer os.RemoveAll(work)
 	if o.natsServer, err = findNATSServer(ctx, o.natsServer); err != nil {
 		return err
+	}
+	out, err := exec.CommandContext(ctx, o.natsServer, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("%s --version: %w", o.natsServer, err)
+	}
+	o.natsVersion = strings.TrimSpace(string(out))
+	if !strings.Contains(o.natsVersion, bench.NATSServerVersion) {
+		fmt.Fprintf(os.Stderr, "compare: warning: %s is %q, the pinned peer is %s\n", o.natsServer, o.natsVersion, bench.NATSServerVersion)
 	}
 	if o.ringmqBin == "" {
 		o.ringmqBin = filepath.Join(work, "ringmq")

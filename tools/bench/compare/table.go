@@ -74,8 +74,8 @@ func printTable(w io.Writer, o *options, rows []row) {
 	if o.quick {
 		mode = "QUICK (sanity only, not a result)"
 	}
-	fmt.Fprintf(w, "\n==== ringmq vs NATS JetStream %s (sync_interval: always), %s; latencies in us, medians [min-max] ====\n",
-		bench.NATSServerVersion, mode)
+	fmt.Fprintf(w, "\n==== ringmq vs NATS JetStream (%s, sync_interval: always), %s; latencies in us, medians [min-max] ====\n",
+		o.natsVersion, mode)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-13s %-13s %-26s %-22s", "workload", "system", "acked msg/s", "pub p99")
 	for _, c := range columns {

@@ -40,7 +40,7 @@ func TestPrintTable(t *testing.T) {
 		{workload: "reference", system: "nats", results: []*bench.Result{mk(2000, 2000), mk(2000, 2000)}},
 	}
 	var out bytes.Buffer
-	printTable(&out, &options{runs: 2}, rows)
+	printTable(&out, &options{runs: 2, natsVersion: "nats-server: v2.12.15"}, rows)
 	text := out.String()
 	for _, want := range []string{"reference     ringmq", "500 [400-600]", "reference     nats", "throughput x5.00", "pub p99 x0.25"} {
 		if !strings.Contains(text, want) {
