@@ -43,7 +43,8 @@ type Injector struct {
 		rules []*ruleState
 		fired int
 	}
-	noSpace atomic.Bool
+	noSpace      atomic.Bool
+	minFreeBytes atomic.Uint64
 }
 
 type ruleState struct {
@@ -73,6 +74,11 @@ func (in *Injector) Reset() {
 // SetNoSpace simulates a full disk while on: writes and creates fail with ENOSPC and
 // DiskUsage reports no free bytes. Turning it off simulates space returning.
 func (in *Injector) SetNoSpace(on bool) { in.noSpace.Store(on) }
+
+// SetNoSpaceBelow makes writes and creates fail with ENOSPC while the inner file
+// system reports fewer than freeBytes free (0 turns it off). With vfs.Mem, deleting
+// files or SetCapacity makes space return.
+func (in *Injector) SetNoSpaceBelow(freeBytes uint64) { in.minFreeBytes.Store(freeBytes) }
 
 // Fired returns how many faults were injected.
 func (in *Injector) Fired() int {
@@ -105,7 +111,8 @@ func (in *Injector) decide(op Op, path string) (r Rule, fail bool) {
 	return Rule{}, false
 }
 
-// Faulty wraps a file system and fails the operations its Injector chooses. Its files
+// Faulty wraps a file system and fails the operations its Injector chooses (Rule,
+// SetNoSpace, SetNoSpaceBelow). Its files
 // report no descriptor (Fd returns false), so backends take the WriteAt path that the
 // faults apply to.
 type Faulty struct {
@@ -124,10 +131,23 @@ func (f *Faulty) wrap(file File, err error) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &faultyFile{File: file, in: f.in}, nil
+	return &faultyFile{File: file, in: f.in, fs: f}, nil
+}
+
+// lowOnSpace reports whether SetNoSpaceBelow applies now.
+func (f *Faulty) lowOnSpace(path string) bool {
+	min := f.in.minFreeBytes.Load()
+	if min == 0 {
+		return false
+	}
+	_, free, err := f.inner.DiskUsage(path)
+	return err == nil && free < min
 }
 
 func (f *Faulty) Create(name string) (File, error) {
+	if f.lowOnSpace(name) {
+		return nil, pathErr("create", name, syscall.ENOSPC)
+	}
 	if r, fail := f.in.decide(OpCreate, name); fail {
 		return nil, pathErr("create", name, r.Err)
 	}
@@ -166,9 +186,13 @@ func (f *Faulty) DiskUsage(path string) (totalBytes, freeBytes uint64, err error
 type faultyFile struct {
 	File
 	in *Injector
+	fs *Faulty
 }
 
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.fs.lowOnSpace(f.Name()) {
+		return 0, pathErr("write", f.Name(), syscall.ENOSPC)
+	}
 	r, fail := f.in.decide(OpWrite, f.Name())
 	if !fail {
 		return f.File.WriteAt(p, off)

@@ -155,6 +155,14 @@ func TestFaultyRules(t *testing.T) {
 	if in.Fired() != 3 {
 		t.Fatalf("Fired = %d, want 3", in.Fired())
 	}
+	m.SetCapacity(1000)
+	in.SetNoSpaceBelow(500)
+	mustWrite(t, f, make([]byte, 600), 0) // 994 free before it, 400 after
+	if _, err := f.WriteAt([]byte("q"), 0); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write with 400 free, minimum 500: got %v, want ENOSPC", err)
+	}
+	m.SetCapacity(2000) // space returns
+	mustWrite(t, f, []byte("q"), 0)
 }
 
 func TestOS(t *testing.T) {
