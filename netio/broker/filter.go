@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ringmq/ringmq/engine"
+	"github.com/ringmq/ringmq/engine/filter"
 	"github.com/ringmq/ringmq/engine/record"
 )
 
@@ -79,4 +81,32 @@ func (f *tagFilter) MatchProperties(props []byte) bool {
 	}
 	_, match := f.tags[string(tag)]
 	return match
+}
+
+// sqlFilter is a SQL92 subscription: every consume-queue entry passes the tags check and
+// the compiled selector decides on the record's properties.
+type sqlFilter struct{ expr *filter.Expr }
+
+func (f sqlFilter) MatchTagsCode(int64) bool          { return true }
+func (f sqlFilter) MatchProperties(props []byte) bool { return f.expr.Match(props) }
+
+// compileSubscription turns a subscription (expression type and text) into the store's
+// filter. A nil filter with a nil error means "every message".
+func compileSubscription(expressionType, expr string) (engine.MessageFilter, error) {
+	switch expressionType {
+	case "", exprTag:
+		f, err := parseTagExpression(expr)
+		if err != nil || f == nil {
+			return nil, err // a nil *tagFilter must not become a non-nil interface
+		}
+		return f, nil
+	case exprSQL92:
+		e, err := filter.Compile(expr)
+		if err != nil {
+			return nil, err
+		}
+		return sqlFilter{e}, nil
+	default:
+		return nil, fmt.Errorf("expression type %q is neither TAG nor SQL92", expressionType)
+	}
 }
