@@ -159,3 +159,33 @@ func TestHDRLogDecodes(t *testing.T) {
 		t.Fatalf("log lacks tags or start time:\n%.300s", text)
 	}
 }
+
+// TestNullRemotingRun: the null driver runs the ringmq driver (route lookup, topic
+// creation, SEND_MESSAGE via InvokeAsync, PULL_MESSAGE long polls with decoded records)
+// against the in-process remoting responder; every message is acked and consumed once.
+func TestNullRemotingRun(t *testing.T) {
+	w := testWorkload(t)
+	res := runDriver(t, "null", DriverOptions{}, w, nil)
+	if res.Sent != 1000 || res.Acked != 1000 || res.Errors != 0 || res.Received != 1000 || res.ConsumeErrors != 0 {
+		t.Fatalf("got sent %d acked %d errors %d (%s) received %d consume errors %d (%s), want 1000/1000/0/1000/0",
+			res.Sent, res.Acked, res.Errors, res.LastError, res.Received, res.ConsumeErrors, res.LastConsumeError)
+	}
+	if res.EndToEnd.Count != 1000 {
+		t.Fatalf("end-to-end samples: %d, want 1000", res.EndToEnd.Count)
+	}
+}
+
+// TestBacklogMode: with consumerBacklogSizeGB the consumers start only once that many
+// bytes are waiting, then catch up: everything is still consumed once.
+func TestBacklogMode(t *testing.T) {
+	w := testWorkload(t)
+	w.ConsumerBacklogSizeGB = 64000.0 / (1 << 30)        // 500 messages of 128 B
+	res := runDriver(t, "null", DriverOptions{}, w, nil) // keeps messages for late consumers
+	if res.Acked != 1000 || res.Received != 1000 {
+		t.Fatalf("got acked %d received %d, want 1000/1000", res.Acked, res.Received)
+	}
+	// The first message waited until 500 were sent (~0.5 s at 1000 msg/s).
+	if res.EndToEnd.MaxUs < 300_000 {
+		t.Fatalf("end-to-end max %g us, want >= 300 ms (the first messages waited for the backlog)", res.EndToEnd.MaxUs)
+	}
+}
