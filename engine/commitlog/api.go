@@ -16,6 +16,7 @@ type Stats struct {
 	Segments             int
 	SegmentsAllocated    uint64 // pre-written by the allocator
 	SegmentsDeleted      uint64
+	SegmentsRecycled     uint64 // pre-written over a segment deleted for age
 	// AllocatorWaits counts appends that found the next segment not ready and waited
 	// for the allocator; AllocatorWaitNs is their total wait.
 	AllocatorWaits  uint64

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -115,14 +116,14 @@ func (l *Log) janitorOnce() {
 		l.cfg.Logger.Warn("commitlog: disk usage", "dir", l.dir, "err", err)
 		return
 	}
-	for usedPct > l.cfg.DiskMaxUsedSpaceRatio && l.deleteOldest("disk use over diskMaxUsedSpaceRatio") {
+	for usedPct > l.cfg.DiskMaxUsedSpaceRatio && l.deleteOldest("disk use over diskMaxUsedSpaceRatio", false) {
 		if usedPct, free, err = l.diskUse(); err != nil {
 			return
 		}
 	}
 	l.disk.overRatio = usedPct > l.cfg.DiskMaxUsedSpaceRatio
 	if timeNow().Hour() == l.cfg.DeleteWhenHour {
-		for l.oldestExpired() && l.deleteOldest("older than fileReservedTime") {
+		for l.oldestExpired() && l.deleteOldest("older than fileReservedTime", true) {
 		}
 	}
 	l.applyDiskFull(usedPct, free)
@@ -175,8 +176,10 @@ func (l *Log) oldestExpired() bool {
 }
 
 // deleteOldest deletes the oldest segment if it is entirely durable and not the
-// active one, after its pinned reads are released. It reports whether it deleted.
-func (l *Log) deleteOldest(why string) bool {
+// active one, after its pinned reads are released. With recycle (deletion for age,
+// not for space), the file is kept for the allocator if none is kept yet. It reports
+// whether it deleted.
+func (l *Log) deleteOldest(why string, recycle bool) bool {
 	durable := l.ring.DurableOffset()
 	l.mu.Lock()
 	if len(l.mu.segs) < 2 || l.mu.segs[0].start+l.segSize > durable {
@@ -196,7 +199,10 @@ func (l *Log) deleteOldest(why string) bool {
 	if err := s.closeFiles(); err != nil {
 		l.cfg.Logger.Warn("commitlog: close deleted segment", "path", s.path, "err", err)
 	}
-	if err := l.cfg.FS.Remove(s.path); err != nil {
+	recyclePath := filepath.Join(l.dir, recycleName)
+	if _, err := l.cfg.FS.Stat(recyclePath); recycle && err != nil && l.cfg.FS.Rename(s.path, recyclePath) == nil {
+		why += ", kept for reuse"
+	} else if err := l.cfg.FS.Remove(s.path); err != nil {
 		l.cfg.Logger.Error("commitlog: remove segment", "path", s.path, "err", err)
 		return false
 	}

@@ -207,4 +207,9 @@ func TestRetentionWaitsForPinnedReads(t *testing.T) {
 		_, err := mem.Stat("/data/commitlog/" + seg0)
 		return err != nil
 	})
+	// The deleted segment is reused by the allocator for a later segment.
+	appendN(t, l, seed+1, 200, 1000)
+	if l.Stats().SegmentsRecycled == 0 {
+		t.Fatal("no segment recycled")
+	}
 }

@@ -47,6 +47,7 @@ type Log struct {
 
 	segmentsAllocated atomic.Uint64
 	segmentsDeleted   atomic.Uint64
+	segmentsRecycled  atomic.Uint64
 	allocWaits        atomic.Uint64
 	allocWaitNs       atomic.Int64
 }
@@ -120,8 +121,10 @@ func (l *Log) RecoveredEnd() int64 { return l.recoveredEnd }
 // durable yet).
 func (l *Log) AppendedOffset() int64 { return l.ring.AppendedOffset() }
 
-// WrittenOffset is the end of the bytes written to the segment files: Read serves
-// [MinOffset, WrittenOffset). Under ASYNC_FLUSH they may not be durable yet.
+// WrittenOffset is the end of the bytes written to the segment files: Read and Scan
+// serve [MinOffset, WrittenOffset). Under SYNC_FLUSH it advances only after the
+// fdatasync covering the bytes returned (together with DurableOffset), so reads never
+// see bytes that are not durable; under ASYNC_FLUSH it runs ahead of DurableOffset.
 func (l *Log) WrittenOffset() int64 { return l.ring.WrittenOffset() }
 
 // DurableOffset is the end of the bytes an fdatasync covered.
@@ -249,6 +252,7 @@ func (l *Log) Stats() Stats {
 		Flush:             l.ring.Stats(),
 		SegmentsAllocated: l.segmentsAllocated.Load(),
 		SegmentsDeleted:   l.segmentsDeleted.Load(),
+		SegmentsRecycled:  l.segmentsRecycled.Load(),
 		AllocatorWaits:    l.allocWaits.Load(),
 		AllocatorWaitNs:   l.allocWaitNs.Load(),
 	}

@@ -82,13 +82,20 @@ const zeroChunkBytes = 1 << 20
 
 var zeroChunk = make([]byte, zeroChunkBytes)
 
+// recycleName is where a segment deleted for age waits to be reused by the allocator
+// (a .tmp file: Open removes it).
+const recycleName = "recycle.tmp"
+
 // prewrite creates the segment starting at start: a temporary file filled with zeros
-// by large writes, fdatasync'ed, renamed into place, directory synced. It never runs on
-// the append path.
+// by large writes, fdatasync'ed, renamed into place, directory synced. A recycled
+// segment is renamed to the temporary name first, so the zeros overwrite allocated
+// blocks (the fast path) instead of allocating new ones. It never runs on the append
+// path.
 func (l *Log) prewrite(start int64) error {
 	path := l.segPath(start)
 	tmp := path + ".tmp"
-	err := l.writeZeroFile(tmp)
+	recycled := l.cfg.FS.Rename(filepath.Join(l.dir, recycleName), tmp) == nil
+	err := l.writeZeroFile(tmp, recycled)
 	if err == nil {
 		err = l.cfg.FS.Rename(tmp, path)
 	}
@@ -102,8 +109,15 @@ func (l *Log) prewrite(start int64) error {
 	return nil
 }
 
-func (l *Log) writeZeroFile(path string) error {
-	f, err := l.cfg.FS.Create(path)
+func (l *Log) writeZeroFile(path string, recycled bool) error {
+	var f vfs.File
+	var err error
+	if recycled {
+		l.segmentsRecycled.Add(1)
+		f, err = l.cfg.FS.OpenReadWrite(path)
+	} else {
+		f, err = l.cfg.FS.Create(path)
+	}
 	if err != nil {
 		return err
 	}
