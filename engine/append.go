@@ -123,9 +123,14 @@ func (op *appendOp) Durable(flushSubmittedNs, durableNs int64, err error) {
 	w.Done(res, err)
 }
 
+// getOp takes an appendOp from the free list. The list is a channel, not a
+// sync.Pool: ops are freed on the flusher goroutine and taken on appenders', and a
+// sync.Pool's per-P caches would miss (and allocate) on every such hand-over.
 func (s *Store) getOp(n int) *appendOp {
-	op, _ := s.opPool.Get().(*appendOp)
-	if op == nil {
+	var op *appendOp
+	select {
+	case op = <-s.freeOps:
+	default:
 		op = &appendOp{s: s}
 	}
 	if cap(op.encs) < n {
@@ -142,7 +147,13 @@ func (s *Store) getOp(n int) *appendOp {
 
 func (s *Store) putOp(op *appendOp) {
 	op.msgs, op.res, op.w, op.encoded = nil, nil, nil, false
-	s.opPool.Put(op)
+	if cap(op.encs) > maxPooledBatch {
+		return // a big batch's op is left to the GC
+	}
+	select {
+	case s.freeOps <- op:
+	default: // the list is full
+	}
 }
 
 // takeQueueOffsets returns the next queue offset of m's queue and reserves n of them

@@ -59,6 +59,10 @@ const (
 	// maxDispatchRecordsPerRound bounds the records one dispatch round handles before
 	// it publishes (so consumers see progress during a long replay).
 	maxDispatchRecordsPerRound = 4096
+	// maxFreeOps bounds the free list of append operations; maxPooledBatch the batch
+	// size whose operation is kept on it.
+	maxFreeOps     = 4096
+	maxPooledBatch = 64
 	// maxDispatchRequests bounds queued DeleteTopic/retention requests.
 	maxDispatchRequests = 16
 )

@@ -23,7 +23,7 @@ type Store struct {
 	cqs     *consumequeue.Set
 	idx     *index.Index
 
-	opPool sync.Pool // *appendOp
+	freeOps chan *appendOp // free list, at most maxFreeOps
 
 	offMu       sync.Mutex
 	nextOffsets map[queueKey]int64 // next queue offset per queue; taken under the append lock
@@ -64,7 +64,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	startedAt := time.Now()
 	s := &Store{cfg: cfg, nextOffsets: make(map[queueKey]int64),
-		kickCh: make(chan struct{}, 1), reqCh: make(chan dispatchReq, maxDispatchRequests), stopCh: make(chan struct{})}
+		kickCh: make(chan struct{}, 1), freeOps: make(chan *appendOp, maxFreeOps), reqCh: make(chan dispatchReq, maxDispatchRequests), stopCh: make(chan struct{})}
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: mkdir %s: %w", cfg.Dir, err)
 	}

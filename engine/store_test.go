@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ func testConfig(fs vfs.FS, mode FlushMode) Config {
 		Dir: "/store", FS: fs, SegmentSizeBytes: 64 << 10, FlushMode: mode,
 		MaxMessageSizeBytes: 8 << 10, StoreHost: testHost, CQEntriesPerFile: 16,
 		IndexSlotsPerFile: 31, IndexEntriesPerFile: 64,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 

@@ -289,9 +289,9 @@ func (x *Index) Add(topic, key []byte, phys, tsMs int64) error {
 	e := entry{keyHash: h, prev: x.mu.slots[s], phys: phys, tsMs: tsMs}
 	x.mu.count++
 	x.mu.slots[s] = x.mu.count
-	var b [entrySizeBytes]byte
-	e.encode(b[:])
-	x.mu.pending = append(x.mu.pending, b[:]...)
+	n := len(x.mu.pending)
+	x.mu.pending = x.mu.pending[:n+entrySizeBytes] // room: flushed above when full
+	e.encode(x.mu.pending[n:])
 	if x.mu.count == 1 {
 		a.hdr.beginTsMs, a.hdr.beginPhys = tsMs, phys
 	}
