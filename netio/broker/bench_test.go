@@ -197,3 +197,37 @@ func loopbackSamples(b *testing.B, n int) []int64 {
 	}
 	return out
 }
+
+// TestSendPathAllocs proves the durable send path allocates nothing in steady state: a raw
+// client (which allocates nothing itself) sends 1 KiB messages and the whole process's
+// allocations are counted. The message has no UNIQ_KEY/KEYS, so the store's key index is not
+// involved; rare background allocations (meta flusher, checkpoints, GC of pools) are
+// tolerated by averaging.
+func TestSendPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items)")
+	}
+	tb := startBroker(t, "", nil)
+	c := tb.dial(nil)
+	createTopic(t, c, "ALLOC", 1, meta.PermRW)
+	frame := sendFrame("ALLOC", bytes.Repeat([]byte{'x'}, 1024))
+	frame = bytes.Replace(frame, []byte(`TAGS\u0001tagA\u0002UNIQ_KEY\u0001C0000202398A00000000682018f00001\u0002`), []byte(`TAGS\u0001tagA\u0002`), 1)
+	binary.BigEndian.PutUint32(frame[0:], uint32(len(frame)-4))
+	hdrLen := bytes.Index(frame[8:], []byte("}}")) + 2 // the header ends with extFields
+	binary.BigEndian.PutUint32(frame[4:], uint32(hdrLen))
+	rc := dialRaw(t, tb.addr.String(), frame)
+	send := func() {
+		hdr, err := rc.roundTrip()
+		if err != nil || !bytes.Contains(hdr, codeOK) {
+			t.Fatalf("send: %s %v", hdr, err)
+		}
+	}
+	for range 300 {
+		send()
+	}
+	n := testing.AllocsPerRun(1000, send)
+	t.Logf("%.3f allocations per durable send", n)
+	if n > 0.1 {
+		t.Fatalf("%.3f allocations per durable send, want 0", n)
+	}
+}
