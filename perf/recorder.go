@@ -66,17 +66,29 @@ func (c RecorderConfig) validate() error {
 }
 
 // codeStats holds everything recorded for one request code. All fields are atomics.
+//
+// The request count is not a counter of its own: it is the number of values in the end-to-end
+// histogram, so Record pays no extra atomic for it. The SLO counters count misses, not hits, so
+// the common fast request pays nothing for them either (within = total - over); Record adds to
+// the histogram before it adds to over, and readers load over first, so within is never
+// negative. Body bytes are spread over byteStripes cache lines by queue id, so that two CPUs
+// recording sends to different queues do not pass one cache line back and forth.
 type codeStats struct {
 	// hists[0] is end to end; hists[st] is the transition into stage st. Allocated on first
 	// use (sends up front), never freed.
-	hists [NumStages]atomic.Pointer[atomicHist]
-	total atomic.Int64 // requests recorded
-	// The SLO counters count misses, not hits, so the common fast request costs no atomic add:
-	// within = total - over. Record adds to total before over; readers load over first.
-	over1ms  atomic.Int64 // of which end to end > SLOFastNs
-	over10ms atomic.Int64 // of which end to end > SLOSlowNs
-	bytes    atomic.Int64 // sum of sizeBytes
-	_        [64]byte     // keep the next code's counters off this cache line
+	hists    [NumStages]atomic.Pointer[atomicHist]
+	over1ms  atomic.Int64 // requests with end to end > SLOFastNs
+	over10ms atomic.Int64 // requests with end to end > SLOSlowNs
+	bytes    [byteStripes]paddedInt64
+}
+
+// byteStripes is the number of cache lines a code's byte counter is spread over.
+const byteStripes = 4
+
+// paddedInt64 is an atomic counter alone on its cache line.
+type paddedInt64 struct {
+	v atomic.Int64
+	_ [56]byte
 }
 
 // hist returns histogram i, allocating it the first time (once per code and stage for the
@@ -172,8 +184,9 @@ func (r *Recorder) Record(code int16, s *Stamps, sizeBytes int, topic string, qu
 		e2e = 0
 	}
 	c.hist(0).record(e2e)
-	c.total.Add(1)
-	c.bytes.Add(int64(sizeBytes))
+	if sizeBytes != 0 {
+		c.bytes[uint32(queueID)%byteStripes].v.Add(int64(sizeBytes))
+	}
 	if e2e > SLOFastNs {
 		c.over1ms.Add(1)
 		if e2e > SLOSlowNs {

@@ -208,7 +208,7 @@ func BenchmarkRecordParallel(b *testing.B) {
 		for pb.Next() {
 			i++
 			s := sendStamps(1000, 20_000+(i%64)*1000)
-			r.Record(CodeSendMessageV2, &s, 4096, "orders", 3)
+			r.Record(CodeSendMessageV2, &s, 4096, "orders", int32(i%8))
 		}
 	})
 }

@@ -48,9 +48,18 @@ func (w *windowState) init(n int, nowNs int64) {
 }
 
 // loadSLO reads one code's cumulative SLO counters.
+// The total is the end-to-end histogram's count (see codeStats).
 func (c *codeStats) loadSLO() sloCounts {
-	over10, over1 := c.over10ms.Load(), c.over1ms.Load() // before total: see codeStats
-	bytes, total := c.bytes.Load(), c.total.Load()
+	over10, over1 := c.over10ms.Load(), c.over1ms.Load() // before the total: see codeStats
+	var bytes, total int64
+	for i := range c.bytes {
+		bytes += c.bytes[i].v.Load()
+	}
+	if h := c.hists[0].Load(); h != nil {
+		for i := range h.counts {
+			total += h.counts[i].Load()
+		}
+	}
 	return sloCounts{Total: total, Le1ms: total - over1, Le10ms: total - over10, Bytes: bytes}
 }
 
