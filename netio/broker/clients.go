@@ -257,3 +257,10 @@ func (m *clientManager) producerConn(group string) (*remoting.Conn, bool) {
 	}
 	return nil, false
 }
+
+// registrations returns the number of (group, connection) registrations.
+func (m *clientManager) registrations() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.n
+}

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/ringmq/ringmq/engine/meta"
 	"github.com/ringmq/ringmq/engine/record"
 	"github.com/ringmq/ringmq/netio/remoting"
+	"github.com/ringmq/ringmq/perf"
 )
 
 func consumerList(t *testing.T, c *remoting.Client, group string) []string {
@@ -412,5 +415,22 @@ func TestRetryDeliveredToRetryTopic(t *testing.T) {
 	}
 	if rt, _ := record.Property(recs[0].Properties(), record.PropRetryTopic); string(rt) != "RT" {
 		t.Fatalf("RETRY_TOPIC: got %q", rt)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	c := tb.dial(nil)
+	wantCode(t, invoke(t, c, remoting.ReqHeartBeat, nil, heartbeatJSON("cid1", "g", "CLUSTERING", "T", "*")), remoting.RespSuccess)
+	reg := perf.NewRegistry()
+	tb.b.RegisterMetrics(reg)
+	var out bytes.Buffer
+	if err := perf.WritePrometheus(&out, nil, reg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ringmq_broker_client_registrations 1", "ringmq_broker_held_pulls 0", "ringmq_broker_sends_in_flight_max 10000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -118,3 +118,10 @@ func (t *lockTable) sweep(nowNs int64) {
 		}
 	}
 }
+
+// size returns the number of entries (held or expired but not yet swept).
+func (t *lockTable) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.mu.m)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/ringmq/ringmq/engine/meta"
 	"github.com/ringmq/ringmq/engine/record"
 	"github.com/ringmq/ringmq/netio/remoting"
+	"github.com/ringmq/ringmq/perf"
 )
 
 func TestSendPullRoundTrip(t *testing.T) {
@@ -186,5 +187,42 @@ func TestSendQueueIDBeyondRead(t *testing.T) {
 		if len(recs) != 1 || string(recs[0].Body()) != "m"+strconv.Itoa(q) {
 			t.Fatalf("queue %d: got %d records", q, len(recs))
 		}
+	}
+}
+
+func TestRecorderSeesEveryStage(t *testing.T) {
+	rec := perf.NewRecorder(perf.RecorderConfig{})
+	tb := startBroker(t, "", nil, func(c *Config, _ *engine.Config) { c.Recorder = rec })
+	c := tb.dial(nil)
+	createTopic(t, c, "REC", 1, meta.PermRW)
+	for range 3 {
+		wantCode(t, sendV1(t, c, "REC", 0, "", []byte("x")), remoting.RespSuccess)
+	}
+	wantCode(t, pullWait(t, c, pullOpts{group: "g", topic: "REC"}), remoting.RespSuccess)
+	// The hook runs after the write; the client may see the answer first.
+	var sends *perf.CodeReport
+	waitFor(t, "the recorder to count 3 sends", func() bool {
+		r, err := rec.Report("all")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range r.Codes {
+			if r.Codes[i].Code == remoting.ReqSendMessage && r.Codes[i].E2E.Count == 3 {
+				sends = &r.Codes[i]
+			}
+		}
+		return sends != nil
+	})
+	stages := map[string]int64{}
+	for _, st := range sends.Stages {
+		stages[st.Stage] = st.Count
+	}
+	for _, st := range []string{"decoded", "queued", "appended", "flush_submitted", "durable", "written"} {
+		if stages[st] != 3 {
+			t.Errorf("stage %s: %d of 3 sends stamped (%v)", st, stages[st], stages)
+		}
+	}
+	if n := rec.StampOrderErrors(); n != 0 {
+		t.Errorf("%d stamps out of order", n)
 	}
 }
