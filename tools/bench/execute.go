@@ -45,7 +45,10 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	r.drain(ctx)
+	r.drain()
+	if at := r.stoppedAtNs.Load(); at != 0 {
+		endNs = max(min(endNs, at), measureNs) // cancelled: measured until the stop
+	}
 	return rep.finish(endNs)
 }
 
@@ -80,11 +83,13 @@ func (r *run) pace(startNs, endNs int64, rate float64, search bool) error {
 		}
 		select {
 		case <-r.abort:
+			r.stoppedAtNs.Store(due)
 			return nil
 		default:
 		}
 		sleepUntil(due)
 		if !r.dispatch(i, due) {
+			r.stoppedAtNs.Store(due)
 			return nil
 		}
 	}
@@ -124,11 +129,12 @@ func (r *run) searchSample() searchSample {
 	return searchSample{sent: r.sent.Load(), done: acked + errs, errs: errs, received: r.received.Load()}
 }
 
-// drain waits, at most the drain timeout, until every send is answered and consumers have
-// received every acknowledged message. It polls counters every drainPollInterval.
+// drain waits, at most the drain timeout (even after a cancel, so a stopped run still
+// accounts for what it sent), until every send is answered and consumers have received
+// every acknowledged message. It polls counters every drainPollInterval.
 const drainPollInterval = 5 * time.Millisecond
 
-func (r *run) drain(ctx context.Context) {
+func (r *run) drain() {
 	timeout := r.cfg.DrainTimeout
 	if timeout <= 0 {
 		timeout = DefaultDrainTimeout
@@ -139,8 +145,6 @@ func (r *run) drain(ctx context.Context) {
 	defer poll.Stop()
 	for !r.drained() {
 		select {
-		case <-ctx.Done():
-			return
 		case <-deadline.C:
 			return
 		case <-poll.C:

@@ -68,9 +68,10 @@ type run struct {
 	measured                struct{ sent, acked, errs, received atomic.Int64 }
 	lastErr, lastConsumeErr atomic.Pointer[string]
 
-	rateNow   atomic.Uint64 // current target rate, float64 bits (reporting only)
-	abort     chan struct{} // closed when the pacer must stop at once (context cancelled)
-	abortOnce sync.Once
+	rateNow     atomic.Uint64 // current target rate, float64 bits (reporting only)
+	abort       chan struct{} // closed when the pacer must stop at once (context cancelled)
+	stoppedAtNs atomic.Int64  // intended time of the first message not sent after an abort
+	abortOnce   sync.Once
 }
 
 // producerState is one producer: the driver's handle, its key chooser, its send buffer

@@ -189,3 +189,25 @@ func TestBacklogMode(t *testing.T) {
 		t.Fatalf("end-to-end max %g us, want >= 300 ms (the first messages waited for the backlog)", res.EndToEnd.MaxUs)
 	}
 }
+
+// TestCancelStopsRun: cancelling the context stops the pacer; the result covers only
+// what was scheduled before the stop.
+func TestCancelStopsRun(t *testing.T) {
+	d, err := OpenDriver(context.Background(), "null-inproc", DriverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err := Run(ctx, Config{Workload: testWorkload(t), Driver: d, Duration: time.Minute, Seed: 3})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Sent == 0 || res.Sent >= 1000 || res.DurationSec >= 1 {
+		t.Fatalf("got sent %d over %.2f s, want a few hundred over under 1 s", res.Sent, res.DurationSec)
+	}
+	if res.Acked+res.Errors != res.Sent {
+		t.Fatalf("acked %d + errors %d != sent %d", res.Acked, res.Errors, res.Sent)
+	}
+}
