@@ -84,14 +84,14 @@ func (b *uringBackend) Close() error {
 	return nil
 }
 
-var errBackendClosed = errors.New("flush: backend closed")
+var errUringBackendClosed = errors.New("flush: backend closed")
 
 func (b *uringBackend) Open(fs vfs.FS, path string) (Writer, error) {
 	b.mu.Lock()
 	closed := b.mu.closed
 	b.mu.Unlock()
 	if closed {
-		return nil, fmt.Errorf("flush: uring: open %s: %w", path, errBackendClosed)
+		return nil, fmt.Errorf("flush: uring: open %s: %w", path, errUringBackendClosed)
 	}
 	f, err := fs.OpenReadWrite(path)
 	if err != nil {
@@ -102,7 +102,7 @@ func (b *uringBackend) Open(fs vfs.FS, path string) (Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("flush: uring: open %s: %w", path, ErrNeedsOSFile)
 	}
-	ring, err := newFileRing(b.entries, int32(fd))
+	ring, err := newUringFileRing(b.entries, int32(fd))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("flush: uring: open %s: %w", path, err)
@@ -110,8 +110,8 @@ func (b *uringBackend) Open(fs vfs.FS, path string) (Writer, error) {
 	return &uringWriter{f: f, ring: ring, iov: make([]iouring.Iovec, 0, iouring.MaxIovecs)}, nil
 }
 
-// newFileRing sets up a ring with fd registered as fixed file 0.
-func newFileRing(entries uint32, fd int32) (*iouring.Ring, error) {
+// newUringFileRing sets up a ring with fd registered as fixed file 0.
+func newUringFileRing(entries uint32, fd int32) (*iouring.Ring, error) {
 	ring, err := iouring.New(entries)
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func (w *uringWriter) WriteSync(bufs [][]byte, offBytes int64) error {
 	if _, err := w.ring.SubmitAndWait(2); err != nil {
 		return w.fail(fmt.Errorf("flush: uring: writev+fdatasync %s: %w", w.f.Name(), err))
 	}
-	if err := resultErr("uring: writev", w.f.Name(), offBytes, &w.write, n); err != nil {
+	if err := uringResultErr("uring: writev", w.f.Name(), offBytes, &w.write, n); err != nil {
 		return w.fail(fmt.Errorf("%w (the linked fdatasync did not run: %v)", err, w.sync.Err()))
 	}
 	if err := w.sync.Err(); err != nil {
@@ -247,17 +247,17 @@ func (w *uringWriter) writeAll(offBytes int64, totalBytes int) error {
 			return fmt.Errorf("flush: uring: writev %s: %w", w.f.Name(), err)
 		}
 		if w.write.Res < 0 {
-			return resultErr("uring: writev", w.f.Name(), offBytes, &w.write, totalBytes)
+			return uringResultErr("uring: writev", w.f.Name(), offBytes, &w.write, totalBytes)
 		}
 		n := int(w.write.Res)
-		iov = advanceIovecs(iov, uint64(n))
+		iov = uringAdvanceIovecs(iov, uint64(n))
 		offBytes, totalBytes = offBytes+int64(n), totalBytes-n
 	}
 	return nil
 }
 
-// advanceIovecs drops the first n bytes from iov, in place.
-func advanceIovecs(iov []iouring.Iovec, n uint64) []iouring.Iovec {
+// uringAdvanceIovecs drops the first n bytes from iov, in place.
+func uringAdvanceIovecs(iov []iouring.Iovec, n uint64) []iouring.Iovec {
 	for len(iov) > 0 && n >= iov[0].Len {
 		n -= iov[0].Len
 		iov = iov[1:]
@@ -269,9 +269,9 @@ func advanceIovecs(iov []iouring.Iovec, n uint64) []iouring.Iovec {
 	return iov
 }
 
-// resultErr turns a write completion into an error: a negative result is the
+// uringResultErr turns a write completion into an error: a negative result is the
 // errno, fewer bytes than wantBytes is a short write.
-func resultErr(op, name string, offBytes int64, c *iouring.Completion, wantBytes int) error {
+func uringResultErr(op, name string, offBytes int64, c *iouring.Completion, wantBytes int) error {
 	if err := c.Err(); err != nil {
 		return fmt.Errorf("flush: %s %s at %d: %w", op, name, offBytes, err)
 	}

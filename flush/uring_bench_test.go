@@ -15,34 +15,34 @@ import (
 
 // Durable-commit benchmarks: each op appends size bytes to a pre-written
 // (zero-filled, fsynced) file and makes them durable, wrapping at the file's end.
-// Besides ns/op they report p50/p99/p99.9 per op in microseconds from latHist.
+// Besides ns/op they report p50/p99/p99.9 per op in microseconds from uringLatHist.
 // The goroutine is locked to its thread, as a flusher should be.
 //
 //	go test -run '^$' -bench 'WriteSync' -count=5 ./flush/
 
 const (
-	benchFileBytes = 32 << 20
-	// latHistMaxMicros bounds the histogram; slower ops count in the last bucket.
-	latHistMaxMicros = 100_000
+	uringBenchFileBytes = 32 << 20
+	// uringLatHistMaxMicros bounds the histogram; slower ops count in the last bucket.
+	uringLatHistMaxMicros = 100_000
 )
 
-var benchSizes = []int{1000, 1 << 10, 4 << 10, 64 << 10, 1 << 20}
+var uringBenchSizes = []int{1000, 1 << 10, 4 << 10, 64 << 10, 1 << 20}
 
-// latHist is a 1 µs-resolution latency histogram with a fixed bucket array, so
+// uringLatHist is a 1 µs-resolution latency histogram with a fixed bucket array, so
 // recording allocates nothing.
-type latHist struct {
-	counts [latHistMaxMicros + 1]uint32
+type uringLatHist struct {
+	counts [uringLatHistMaxMicros + 1]uint32
 	total  uint64
 }
 
-func (h *latHist) record(ns int64) {
-	us := min(ns/1000, latHistMaxMicros)
+func (h *uringLatHist) record(ns int64) {
+	us := min(ns/1000, uringLatHistMaxMicros)
 	h.counts[us]++
 	h.total++
 }
 
 // quantileMicros returns the smallest bucket with at least q of the samples at or below it.
-func (h *latHist) quantileMicros(q float64) float64 {
+func (h *uringLatHist) quantileMicros(q float64) float64 {
 	want := uint64(q*float64(h.total) + 0.5)
 	seen := uint64(0)
 	for us, c := range h.counts {
@@ -50,40 +50,40 @@ func (h *latHist) quantileMicros(q float64) float64 {
 			return float64(us)
 		}
 	}
-	return latHistMaxMicros
+	return uringLatHistMaxMicros
 }
 
-func (h *latHist) report(b *testing.B) {
+func (h *uringLatHist) report(b *testing.B) {
 	b.ReportMetric(h.quantileMicros(0.50), "p50-us")
 	b.ReportMetric(h.quantileMicros(0.99), "p99-us")
 	b.ReportMetric(h.quantileMicros(0.999), "p99.9-us")
 }
 
 func BenchmarkWriteSync(b *testing.B) {
-	for _, size := range benchSizes {
+	for _, size := range uringBenchSizes {
 		b.Run(fmt.Sprintf("backend=raw-pwrite/size=%dB", size), func(b *testing.B) {
-			benchRawPwrite(b, size)
+			benchUringRawPwrite(b, size)
 		})
 		for _, name := range []string{"pwrite", "uring", "uring-direct", "uring-direct-dsync"} {
 			b.Run(fmt.Sprintf("backend=%s/size=%dB", name, size), func(b *testing.B) {
-				benchBackend(b, name, size)
+				benchUringBackend(b, name, size)
 			})
 		}
 	}
 }
 
-// benchRawPwrite is the baseline: plain unix.Pwrite + unix.Fdatasync.
-func benchRawPwrite(b *testing.B, size int) {
+// benchUringRawPwrite is the baseline: plain unix.Pwrite + unix.Fdatasync.
+func benchUringRawPwrite(b *testing.B, size int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	f, err := os.OpenFile(prewritten(b, benchFileBytes), os.O_RDWR, 0)
+	f, err := os.OpenFile(uringPrewritten(b, uringBenchFileBytes), os.O_RDWR, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
 	fd := int(f.Fd())
 	buf := make([]byte, size)
-	h := new(latHist)
+	h := new(uringLatHist)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	off := int64(0)
@@ -96,20 +96,20 @@ func benchRawPwrite(b *testing.B, size int) {
 			b.Fatal(err)
 		}
 		h.record(perf.Now() - start)
-		if off += int64(size); off+int64(size) > benchFileBytes {
+		if off += int64(size); off+int64(size) > uringBenchFileBytes {
 			off = 0
 		}
 	}
 	h.report(b)
 }
 
-func benchBackend(b *testing.B, name string, size int) {
+func benchUringBackend(b *testing.B, name string, size int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	be := newUringBackend(b, name, Options{})
-	w := openWriter(b, be, prewritten(b, benchFileBytes))
+	w := uringOpenWriter(b, be, uringPrewritten(b, uringBenchFileBytes))
 	bufs := [][]byte{make([]byte, size)}
-	h := new(latHist)
+	h := new(uringLatHist)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	off := int64(0)
@@ -119,7 +119,7 @@ func benchBackend(b *testing.B, name string, size int) {
 			b.Fatal(err)
 		}
 		h.record(perf.Now() - start)
-		if off += int64(size); off+int64(size) > benchFileBytes {
+		if off += int64(size); off+int64(size) > uringBenchFileBytes {
 			off = 0
 		}
 	}

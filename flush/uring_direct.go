@@ -97,7 +97,7 @@ func (b *directBackend) Open(fs vfs.FS, path string) (Writer, error) {
 	closed := b.mu.closed
 	b.mu.Unlock()
 	if closed {
-		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, errBackendClosed)
+		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, errUringBackendClosed)
 	}
 	f, err := fs.OpenReadWrite(path)
 	if err != nil {
@@ -161,7 +161,7 @@ func newDirectWriter(path string, sizeBytes int64, entries uint32, maxWriteBytes
 		tail: mem[stageBytes : stageBytes+directBlockBytes], ahead: mem[stageBytes+directBlockBytes:],
 		tailOff: -1, aheadOff: -1, sizeBytes: sizeBytes, maxWrite: maxWriteBytes, dsync: dsync,
 		comps: make([]iouring.Completion, stageBytes/directChunkBytes+3)}
-	if w.ring, err = newFileRing(entries, int32(fd)); err == nil {
+	if w.ring, err = newUringFileRing(entries, int32(fd)); err == nil {
 		if err = w.ring.RegisterBuffers([][]byte{mem}); err != nil {
 			w.ring.Close()
 		}
@@ -184,7 +184,8 @@ func (w *directWriter) WriteAt(bufs [][]byte, offBytes int64) error {
 	return w.commit(bufs, offBytes, false)
 }
 
-// WriteSync is WriteAt whose last round carries the drained fdatasync.
+// WriteSync is WriteAt whose last round also makes the bytes durable: a drained
+// fdatasync in the same submission, or RWF_DSYNC writes (uring-direct-dsync).
 func (w *directWriter) WriteSync(bufs [][]byte, offBytes int64) error {
 	return w.commit(bufs, offBytes, true)
 }
@@ -206,7 +207,7 @@ func (w *directWriter) commit(bufs [][]byte, offBytes int64, sync bool) error {
 		}
 		return nil
 	}
-	var cur bufCursor
+	var cur directBufCursor
 	for total > 0 {
 		n := min(total, w.maxWrite)
 		last := n == total
@@ -218,11 +219,11 @@ func (w *directWriter) commit(bufs [][]byte, offBytes int64, sync bool) error {
 	return nil
 }
 
-// bufCursor is a position in a [][]byte.
-type bufCursor struct{ buf, byteOff int }
+// directBufCursor is a position in a [][]byte.
+type directBufCursor struct{ buf, byteOff int }
 
 // copyOut copies the next len(dst) bytes at the cursor into dst and advances it.
-func (c *bufCursor) copyOut(bufs [][]byte, dst []byte) {
+func (c *directBufCursor) copyOut(bufs [][]byte, dst []byte) {
 	for len(dst) > 0 {
 		n := copy(dst, bufs[c.buf][c.byteOff:])
 		dst, c.byteOff = dst[n:], c.byteOff+n
@@ -262,7 +263,7 @@ func (w *directWriter) Close() error {
 
 // round writes n bytes taken at cur to offBytes, whole blocks from the staging
 // buffer, and with sync makes them durable in the same submission.
-func (w *directWriter) round(bufs [][]byte, cur *bufCursor, offBytes, n int64, sync bool) error {
+func (w *directWriter) round(bufs [][]byte, cur *directBufCursor, offBytes, n int64, sync bool) error {
 	headStart := offBytes &^ (directBlockBytes - 1)
 	lead, end := offBytes-headStart, offBytes+n
 	span := roundUpBlock(end) - headStart
@@ -333,7 +334,7 @@ func (w *directWriter) checkWrites(headStart, span int64, nw int) error {
 	for i := range nw {
 		pos := int64(i) * directChunkBytes
 		want := int(min(span, pos+directChunkBytes) - pos)
-		if err := resultErr("uring-direct: write", w.name, headStart+pos, &w.comps[i], want); err != nil {
+		if err := uringResultErr("uring-direct: write", w.name, headStart+pos, &w.comps[i], want); err != nil {
 			return err
 		}
 	}

@@ -11,21 +11,23 @@ import (
 
 // O_DIRECT writes invalidate the page cache: a reader through an ordinary
 // descriptor that had the old bytes cached sees the new ones after WriteSync.
-func TestUringDirectPageCacheSeesWrites(t *testing.T) { forDirect(t, testDirectPageCacheSeesWrites) }
+func TestUringDirectPageCacheSeesWrites(t *testing.T) {
+	forUringDirect(t, testDirectPageCacheSeesWrites)
+}
 
 func testDirectPageCacheSeesWrites(t *testing.T, name string) {
 	b := newUringBackend(t, name, Options{})
-	path := prewritten(t, 64<<10)
+	path := uringPrewritten(t, 64<<10)
 	r, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	got := make([]byte, 64<<10)
-	if _, err := r.ReadAt(got, 0); err != nil { // fill the page cache with zeros
+	if _, err := r.ReadAt(got, 0); err != nil { // uringFill the page cache with zeros
 		t.Fatal(err)
 	}
-	w := openWriter(t, b, path)
+	w := uringOpenWriter(t, b, path)
 	data := bytes.Repeat([]byte("ringmq!"), 3000)
 	if err := w.WriteSync([][]byte{data}, 1234); err != nil {
 		t.Fatal(err)
@@ -44,38 +46,38 @@ func testDirectPageCacheSeesWrites(t *testing.T, name string) {
 // A writer opened on a file with data, writing inside blocks it has not seen,
 // reads those blocks first: the bytes around the write are kept.
 func TestUringDirectKeepsNeighbouringBytes(t *testing.T) {
-	forDirect(t, testDirectKeepsNeighbouringBytes)
+	forUringDirect(t, testDirectKeepsNeighbouringBytes)
 }
 
 func testDirectKeepsNeighbouringBytes(t *testing.T, name string) {
 	b := newUringBackend(t, name, Options{})
-	path := prewritten(t, 0)
+	path := uringPrewritten(t, 0)
 	rng := rand.New(rand.NewPCG(7, 7))
 	model := make([]byte, 50000)
-	fill(model, rng)
+	uringFill(model, rng)
 	if err := os.WriteFile(path, model, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := openWriter(t, b, path)
+	w := uringOpenWriter(t, b, path)
 	for _, c := range []struct{ off, n int }{{5000, 100}, {4095, 2}, {12000, 9000}, {49990, 10}} {
 		data := make([]byte, c.n)
-		fill(data, rng)
+		uringFill(data, rng)
 		copy(model[c.off:], data)
 		if err := w.WriteSync([][]byte{data}, int64(c.off)); err != nil {
 			t.Fatalf("write %d at %d: %v", c.n, c.off, err)
 		}
 	}
-	wantFile(t, path, model)
+	uringWantFile(t, path, model)
 }
 
 // Writes past the end of the file leave it exactly as long as the data, as a
 // pwrite would, although O_DIRECT writes whole blocks.
-func TestUringDirectExtendsToExactSize(t *testing.T) { forDirect(t, testDirectExtendsToExactSize) }
+func TestUringDirectExtendsToExactSize(t *testing.T) { forUringDirect(t, testDirectExtendsToExactSize) }
 
 func testDirectExtendsToExactSize(t *testing.T, name string) {
 	b := newUringBackend(t, name, Options{})
-	path := prewritten(t, 5000)
-	w := openWriter(t, b, path)
+	path := uringPrewritten(t, 5000)
+	w := uringOpenWriter(t, b, path)
 	model := make([]byte, 5000)
 	for _, c := range []struct{ off, n int }{{4990, 20}, {5010, 3000}, {9000, 1}} {
 		data := bytes.Repeat([]byte{byte(c.n)}, c.n)
@@ -86,26 +88,26 @@ func testDirectExtendsToExactSize(t *testing.T, name string) {
 		if err := w.WriteSync([][]byte{data}, int64(c.off)); err != nil {
 			t.Fatal(err)
 		}
-		wantFile(t, path, model)
+		uringWantFile(t, path, model)
 	}
 }
 
 // Commits larger than MaxWriteBytes are split into rounds, and many buffers are
 // gathered into one staging buffer.
-func TestUringDirectSplitsLargeCommits(t *testing.T) { forDirect(t, testDirectSplitsLargeCommits) }
+func TestUringDirectSplitsLargeCommits(t *testing.T) { forUringDirect(t, testDirectSplitsLargeCommits) }
 
 func testDirectSplitsLargeCommits(t *testing.T, name string) {
 	b := newUringBackend(t, name, Options{MaxWriteBytes: 8192})
-	path := prewritten(t, 1<<20)
-	w := openWriter(t, b, path)
+	path := uringPrewritten(t, 1<<20)
+	w := uringOpenWriter(t, b, path)
 	rng := rand.New(rand.NewPCG(3, 3))
-	bufs := randomBufs(rng, 40, 5000)
+	bufs := uringRandomBufs(rng, 40, 5000)
 	model := make([]byte, 1<<20)
 	copy(model[777:], bytes.Join(bufs, nil))
 	if err := w.WriteSync(bufs, 777); err != nil {
 		t.Fatal(err)
 	}
-	wantFile(t, path, model)
+	uringWantFile(t, path, model)
 }
 
 func TestUringDirectRejectsBadMaxWriteBytes(t *testing.T) {
@@ -114,8 +116,8 @@ func TestUringDirectRejectsBadMaxWriteBytes(t *testing.T) {
 	}
 }
 
-// forDirect runs a test against both O_DIRECT backends.
-func forDirect(t *testing.T, test func(t *testing.T, name string)) {
+// forUringDirect runs a test against both O_DIRECT backends.
+func forUringDirect(t *testing.T, test func(t *testing.T, name string)) {
 	for _, name := range []string{"uring-direct", "uring-direct-dsync"} {
 		t.Run(name, func(t *testing.T) { test(t, name) })
 	}
@@ -123,25 +125,25 @@ func forDirect(t *testing.T, test func(t *testing.T, name string)) {
 
 // Small unaligned appends take the bytes past their end from the tail copy or
 // the read-ahead window, not from a read per block.
-func TestUringDirectAppendsReadAhead(t *testing.T) { forDirect(t, testDirectAppendsReadAhead) }
+func TestUringDirectAppendsReadAhead(t *testing.T) { forUringDirect(t, testDirectAppendsReadAhead) }
 
 func testDirectAppendsReadAhead(t *testing.T, name string) {
 	b := newUringBackend(t, name, Options{})
-	path := prewritten(t, 1<<20)
-	w := openWriter(t, b, path)
+	path := uringPrewritten(t, 1<<20)
+	w := uringOpenWriter(t, b, path)
 	model := make([]byte, 1<<20)
 	rng := rand.New(rand.NewPCG(5, 5))
 	off := 0
 	for off+1000 <= 600<<10 {
 		data := make([]byte, 1000)
-		fill(data, rng)
+		uringFill(data, rng)
 		copy(model[off:], data)
 		if err := w.WriteSync([][]byte{data}, int64(off)); err != nil {
 			t.Fatal(err)
 		}
 		off += 1000
 	}
-	wantFile(t, path, model)
+	uringWantFile(t, path, model)
 	// The first append reads its block; every window then serves ~256 appends.
 	if reads := w.(*directWriter).blockReads; reads > 1 {
 		t.Fatalf("synchronous block reads for %d appends: got %d, want at most 1", off/1000, reads)

@@ -36,8 +36,8 @@ func newUringBackend(t testing.TB, name string, opts Options) Backend {
 	return b
 }
 
-// prewritten creates a zero-filled, fsynced file of sizeBytes, as segments are.
-func prewritten(t testing.TB, sizeBytes int) string {
+// uringPrewritten creates a zero-filled, fsynced file of sizeBytes, as segments are.
+func uringPrewritten(t testing.TB, sizeBytes int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "segment")
 	f, err := os.Create(path)
@@ -54,7 +54,7 @@ func prewritten(t testing.TB, sizeBytes int) string {
 	return path
 }
 
-func openWriter(t testing.TB, b Backend, path string) Writer {
+func uringOpenWriter(t testing.TB, b Backend, path string) Writer {
 	t.Helper()
 	w, err := b.Open(vfs.OS{}, path)
 	if err != nil {
@@ -64,13 +64,13 @@ func openWriter(t testing.TB, b Backend, path string) Writer {
 	return w
 }
 
-func fill(b []byte, rng *rand.Rand) {
+func uringFill(b []byte, rng *rand.Rand) {
 	for i := range b {
 		b[i] = byte(rng.Uint32())
 	}
 }
 
-func wantFile(t testing.TB, path string, want []byte) {
+func uringWantFile(t testing.TB, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)
 	if err != nil {
@@ -79,12 +79,12 @@ func wantFile(t testing.TB, path string, want []byte) {
 	if len(got) != len(want) {
 		t.Fatalf("file size: got %d, want %d", len(got), len(want))
 	}
-	if i := firstDiff(got, want); i >= 0 {
+	if i := uringFirstDiff(got, want); i >= 0 {
 		t.Fatalf("file differs from the model at byte %d: got %#x, want %#x", i, got[i], want[i])
 	}
 }
 
-func firstDiff(a, b []byte) int {
+func uringFirstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
@@ -97,15 +97,15 @@ func TestUringRoundTrip(t *testing.T) {
 	for _, name := range uringBackendNames {
 		t.Run(name, func(t *testing.T) {
 			b := newUringBackend(t, name, Options{})
-			path := prewritten(t, 64<<10)
-			w := openWriter(t, b, path)
+			path := uringPrewritten(t, 64<<10)
+			w := uringOpenWriter(t, b, path)
 			model := make([]byte, 64<<10)
 			copy(model[10:], "hello, ")
 			copy(model[17:], "ringmq")
 			if err := w.WriteSync([][]byte{[]byte("hello, "), nil, []byte("ringmq")}, 10); err != nil {
 				t.Fatal(err)
 			}
-			wantFile(t, path, model)
+			uringWantFile(t, path, model)
 		})
 	}
 }
@@ -124,8 +124,8 @@ func TestUringManyUnalignedCommits(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			b := newUringBackend(t, name, Options{MaxWriteBytes: 16 << 10, RingEntries: 8})
 			const fileBytes = 1 << 20
-			path := prewritten(t, fileBytes)
-			w := openWriter(t, b, path)
+			path := uringPrewritten(t, fileBytes)
+			w := uringOpenWriter(t, b, path)
 			model := make([]byte, fileBytes)
 			off := int64(rng.IntN(5000))
 			for i := range 300 {
@@ -133,7 +133,7 @@ func TestUringManyUnalignedCommits(t *testing.T) {
 				if rng.IntN(10) == 0 {
 					commitOff = int64(rng.IntN(len(model)))
 				}
-				bufs := randomBufs(rng, 1+rng.IntN(6), 1+rng.IntN(9000))
+				bufs := uringRandomBufs(rng, 1+rng.IntN(6), 1+rng.IntN(9000))
 				end := commitOff + int64(len(bytes.Join(bufs, nil)))
 				if end > int64(len(model)) {
 					model = append(model, make([]byte, end-int64(len(model)))...)
@@ -157,40 +157,44 @@ func TestUringManyUnalignedCommits(t *testing.T) {
 					off = end
 				}
 			}
-			wantFile(t, path, model)
+			uringWantFile(t, path, model)
 		})
 	}
 }
 
-func randomBufs(rng *rand.Rand, count, maxBytes int) [][]byte {
+func uringRandomBufs(rng *rand.Rand, count, maxBytes int) [][]byte {
 	bufs := make([][]byte, count)
 	for i := range bufs {
 		bufs[i] = make([]byte, rng.IntN(maxBytes))
-		fill(bufs[i], rng)
+		uringFill(bufs[i], rng)
 	}
 	return bufs
 }
 
-// noFdFS is a file system whose files have no OS descriptor.
-type noFdFS struct{ vfs.FS }
+// uringNoFdFS is a file system whose files have no OS descriptor.
+type uringNoFdFS struct{ vfs.FS }
 
-func (noFdFS) OpenReadWrite(name string) (vfs.File, error) { return noFdFile{name: name}, nil }
+func (uringNoFdFS) OpenReadWrite(name string) (vfs.File, error) {
+	return uringNoFdFile{name: name}, nil
+}
 
-type noFdFile struct {
+type uringNoFdFile struct {
 	vfs.File
 	name string
 }
 
-func (noFdFile) Fd() (uintptr, bool)                { return 0, false }
-func (noFdFile) Size() (int64, error)               { return 0, nil }
-func (f noFdFile) Name() string                     { return f.name }
-func (noFdFile) Close() error                       { return nil }
-func (noFdFile) WriteAt([]byte, int64) (int, error) { return 0, errors.New("noFdFile: not writable") }
+func (uringNoFdFile) Fd() (uintptr, bool)  { return 0, false }
+func (uringNoFdFile) Size() (int64, error) { return 0, nil }
+func (f uringNoFdFile) Name() string       { return f.name }
+func (uringNoFdFile) Close() error         { return nil }
+func (uringNoFdFile) WriteAt([]byte, int64) (int, error) {
+	return 0, errors.New("uringNoFdFile: not writable")
+}
 
 func TestUringNeedsOSFile(t *testing.T) {
 	for _, name := range uringBackendNames {
 		b := newUringBackend(t, name, Options{})
-		if _, err := b.Open(noFdFS{}, "mem/segment"); !errors.Is(err, ErrNeedsOSFile) {
+		if _, err := b.Open(uringNoFdFS{}, "mem/segment"); !errors.Is(err, ErrNeedsOSFile) {
 			t.Errorf("%s: Open of a file without Fd: got %v, want ErrNeedsOSFile", name, err)
 		}
 	}
@@ -220,7 +224,7 @@ func TestUringSyncErrorIsSticky(t *testing.T) {
 	for _, name := range uringBackendNames {
 		t.Run(name, func(t *testing.T) {
 			b := newUringBackend(t, name, Options{})
-			w := openWriter(t, b, prewritten(t, 8192))
+			w := uringOpenWriter(t, b, uringPrewritten(t, 8192))
 			if err := w.WriteSync([][]byte{[]byte("ok")}, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -248,8 +252,8 @@ func TestUringShortWriteIsAnError(t *testing.T) {
 	for _, name := range uringBackendNames {
 		t.Run(name, func(t *testing.T) {
 			b := newUringBackend(t, name, Options{})
-			path := prewritten(t, 8192)
-			w := openWriter(t, b, path)
+			path := uringPrewritten(t, 8192)
+			w := uringOpenWriter(t, b, path)
 			var old unix.Rlimit
 			if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
 				t.Fatal(err)
@@ -280,7 +284,7 @@ func TestUringWriteSyncAllocs(t *testing.T) {
 	for _, name := range uringBackendNames {
 		t.Run(name, func(t *testing.T) {
 			b := newUringBackend(t, name, Options{})
-			w := openWriter(t, b, prewritten(t, 1<<20))
+			w := uringOpenWriter(t, b, uringPrewritten(t, 1<<20))
 			bufs := [][]byte{make([]byte, 700), make([]byte, 300)}
 			off := int64(0)
 			allocs := testing.AllocsPerRun(50, func() {
@@ -296,16 +300,16 @@ func TestUringWriteSyncAllocs(t *testing.T) {
 	}
 }
 
-func TestAdvanceIovecs(t *testing.T) {
+func TestUringAdvanceIovecs(t *testing.T) {
 	a, b := []byte("abc"), []byte("defgh")
 	iov := make([]iouring.Iovec, 2)
 	iouring.SetIovec(&iov[0], a)
 	iouring.SetIovec(&iov[1], b)
-	rest := advanceIovecs(iov, 4)
+	rest := uringAdvanceIovecs(iov, 4)
 	if len(rest) != 1 || rest[0].Len != 4 || *rest[0].Base != 'e' {
 		t.Fatalf("advance 4 of abc+defgh: got %d iovecs, first len %d", len(rest), rest[0].Len)
 	}
-	if rest = advanceIovecs(rest, 4); len(rest) != 0 {
+	if rest = uringAdvanceIovecs(rest, 4); len(rest) != 0 {
 		t.Fatalf("advance past the end: got %d iovecs, want 0", len(rest))
 	}
 }
