@@ -213,10 +213,21 @@ func codeLabel(ci int) string { return `code="` + codeTable[ci].name + `"` }
 func (g *Registry) writePrometheus(p *promWriter) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for _, fn := range g.mu.onScrape {
+		fn()
+	}
 	dense := make([]int64, histCountsLen)
 	for _, f := range g.sortedFamiliesLocked() {
 		p.header(f.name, f.help, f.typ)
 		for _, s := range f.series {
+			if s.histFn != nil {
+				h := s.histFn()
+				if len(h.Bounds) != len(h.Cumulative) {
+					panic("BUG: perf: histogram " + f.name + ": Bounds and Cumulative differ in length")
+				}
+				p.histogram(f.name, s.labels, h.Bounds, h.Cumulative, h.Count, h.Sum)
+				continue
+			}
 			if s.hist == nil {
 				p.sample(f.name, s.labels, s.fn())
 				continue

@@ -85,6 +85,16 @@ func TestPrometheusExposition(t *testing.T) {
 	batch.Record(300)
 	batch.Record(70_000)
 
+	var snap struct{ unflushedAgeNs int64 }
+	scrapes := 0
+	reg.OnScrape(func() { scrapes++; snap.unflushedAgeNs = 1_500_000_000 })
+	reg.RegisterGauge("ringmq_store_unflushed_age_seconds", "Age of the oldest unflushed byte.", func() float64 { return float64(snap.unflushedAgeNs) / 1e9 })
+	var log2 [24]uint64
+	log2[6], log2[7], log2[13] = 5, 3, 1 // 64-128 us, 128-256 us, 8.2-16.4 ms
+	reg.RegisterHistogramFunc("ringmq_flush_sync_duration_seconds", "Flusher's write+fdatasync latency.", func() HistogramSnapshot {
+		return Log2MicrosHistogram(log2[:], 2_000_000)
+	})
+
 	var buf bytes.Buffer
 	if err := WritePrometheus(&buf, rec, reg); err != nil {
 		t.Fatal(err)
@@ -138,6 +148,13 @@ func TestPrometheusExposition(t *testing.T) {
 	bb := fams["ringmq_flush_batch_bytes"].GetMetric()[0].GetHistogram()
 	if bucketAt(t, bb, 512) != 1 || bucketAt(t, bb, 65536) != 1 || bucketAt(t, bb, 262144) != 2 {
 		t.Errorf("batch bytes histogram: got %v", bb)
+	}
+	if scrapes != 1 || !strings.Contains(buf.String(), "ringmq_store_unflushed_age_seconds 1.5\n") {
+		t.Errorf("OnScrape: got %d calls; want 1 and the gauge reading its snapshot", scrapes)
+	}
+	l2 := fams["ringmq_flush_sync_duration_seconds"].GetMetric()[0].GetHistogram()
+	if bucketAt(t, l2, 128e-6) != 5 || bucketAt(t, l2, 256e-6) != 8 || l2.GetSampleCount() != 9 || l2.GetSampleSum() != 0.002 {
+		t.Errorf("log2 histogram: got %v", l2)
 	}
 	for _, name := range []string{"ringmq_request_stage_duration_seconds", "ringmq_go_gc_pause_seconds",
 		"ringmq_go_sched_latency_seconds", "ringmq_go_goroutines"} {

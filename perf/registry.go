@@ -26,6 +26,7 @@ type Registry struct {
 	mu struct {
 		sync.Mutex
 		families map[string]*family
+		onScrape []func()
 		rt       []metrics.Sample // runtime metrics, reused between scrapes
 	}
 }
@@ -43,6 +44,17 @@ type series struct {
 	labels string // rendered `a="b",c="d"`, "" for none
 	fn     func() float64
 	hist   *Histogram
+	histFn func() HistogramSnapshot
+}
+
+// HistogramSnapshot is a histogram kept elsewhere, handed over at scrape time:
+// Cumulative[i] values were <= Bounds[i] (ascending upper bounds in the exported unit, +Inf
+// implied), Count values in all, summing to Sum.
+type HistogramSnapshot struct {
+	Bounds     []float64
+	Cumulative []uint64
+	Count      uint64
+	Sum        float64
 }
 
 // HistUnit says what a registered Histogram records and how it is exported.
@@ -146,6 +158,42 @@ func (g *Registry) Histogram(name, help string, unit HistUnit, labels ...Label) 
 	}
 	h := &Histogram{unit: unit}
 	g.add(name, help, "histogram", &series{hist: h}, labels)
+	return h
+}
+
+// RegisterHistogramFunc registers a histogram kept by someone else (e.g. the flusher's log2
+// fdatasync buckets, see Log2MicrosHistogram), read through fn at every scrape.
+func (g *Registry) RegisterHistogramFunc(name, help string, fn func() HistogramSnapshot, labels ...Label) {
+	if fn == nil {
+		panic("BUG: perf: RegisterHistogramFunc " + name + " with nil fn")
+	}
+	g.add(name, help, "histogram", &series{histFn: fn}, labels)
+}
+
+// OnScrape registers fn to run at the start of every scrape, before any gauge, counter or
+// histogram function: the place to take one snapshot (say engine.Store.Stats) that many
+// registered functions then read. fn and those functions all run under the registry's lock, one
+// scrape at a time, so they may share the snapshot without further synchronisation.
+func (g *Registry) OnScrape(fn func()) {
+	if fn == nil {
+		panic("BUG: perf: OnScrape with nil fn")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mu.onScrape = append(g.mu.onScrape, fn)
+}
+
+// Log2MicrosHistogram converts a histogram of log2 microsecond buckets (bucket i counts values
+// in [2^i, 2^(i+1)) us, bucket 0 also those under 1 us) and the values' sum in nanoseconds into
+// a HistogramSnapshot in seconds, with upper bounds 2^(i+1) us.
+func Log2MicrosHistogram(counts []uint64, sumNs int64) HistogramSnapshot {
+	h := HistogramSnapshot{Bounds: make([]float64, len(counts)), Cumulative: make([]uint64, len(counts))}
+	for i, c := range counts {
+		h.Count += c
+		h.Bounds[i] = float64(uint64(1)<<(i+1)) / 1e6
+		h.Cumulative[i] = h.Count
+	}
+	h.Sum = float64(sumNs) / 1e9
 	return h
 }
 
