@@ -29,7 +29,8 @@ import (
 const maxFloorWarmup = 5 * time.Second
 
 type options struct {
-	driver, namesrv, natsURL, workload, out, hdrLog string
+	driver, namesrv, broker, natsURL, workload, out string
+	hdrLog                                          string
 	duration, warmup, floorDuration                 time.Duration
 	warmupSet                                       bool
 	rate                                            float64
@@ -41,6 +42,7 @@ func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs.StringVar(&o.driver, "driver", "", "driver: "+strings.Join(bench.DriverNames(), "|"))
 	fs.StringVar(&o.namesrv, "namesrv", "127.0.0.1:9876", "name server HOST:PORT (driver ringmq)")
+	fs.StringVar(&o.broker, "broker", "", "drive this one broker HOST:PORT directly, without a name server (driver ringmq)")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (driver nats)")
 	fs.StringVar(&o.workload, "workload", "", "OMB workload YAML file")
 	fs.StringVar(&o.out, "out", "", "write the OMB-shaped JSON result to FILE")
@@ -96,7 +98,7 @@ func run(ctx context.Context, o *options) error {
 	}
 	cfg := bench.Config{Workload: w, RatePerSec: o.rate, Duration: o.duration, Warmup: o.warmup, WarmupSet: o.warmupSet,
 		Progress: os.Stdout, HDRLog: hdrOut}
-	res, err := runDriver(ctx, o.driver, bench.DriverOptions{NamesrvAddr: o.namesrv, NATSURL: o.natsURL}, cfg)
+	res, err := runDriver(ctx, o.driver, bench.DriverOptions{NamesrvAddr: o.namesrv, BrokerAddr: o.broker, NATSURL: o.natsURL}, cfg)
 	if err != nil {
 		return err
 	}

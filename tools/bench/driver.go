@@ -79,7 +79,10 @@ type Consumer interface {
 // DriverOptions carry the command-line settings a driver may need.
 type DriverOptions struct {
 	NamesrvAddr string // ringmq / RocketMQ name server, host:port
-	NATSURL     string // nats://host:port
+	// BrokerAddr, when set, makes the ringmq driver talk to this one broker directly: no
+	// name server, routes are the broker's queues 0..n-1 (for testing a broker alone).
+	BrokerAddr string
+	NATSURL    string // nats://host:port
 }
 
 // drivers maps a driver name to its constructor. Drivers with their own dependencies

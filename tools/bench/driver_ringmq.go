@@ -41,7 +41,8 @@ func init() { drivers["ringmq"] = newRingMQDriver }
 
 type ringmqDriver struct {
 	namesrvAddr string
-	namesrv     *remoting.Client
+	namesrv     *remoting.Client // nil when driving one broker directly
+	brokerAddr  string           // set when driving one broker directly
 	routes      map[string]*rmqRoute
 }
 
@@ -56,8 +57,16 @@ type rmqRoute struct {
 }
 
 func newRingMQDriver(ctx context.Context, o DriverOptions) (Driver, error) {
+	if o.BrokerAddr != "" {
+		c, err := remoting.Dial(o.BrokerAddr, remoting.ClientConfig{DialTimeout: rmqAdminTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		_ = c.Close()
+		return &ringmqDriver{brokerAddr: o.BrokerAddr, routes: make(map[string]*rmqRoute)}, nil
+	}
 	if o.NamesrvAddr == "" {
-		return nil, errors.New("ringmq driver needs --namesrv")
+		return nil, errors.New("ringmq driver needs --namesrv (or --broker)")
 	}
 	c, err := remoting.Dial(o.NamesrvAddr, remoting.ClientConfig{DialTimeout: rmqAdminTimeout})
 	if err != nil {
@@ -68,7 +77,12 @@ func newRingMQDriver(ctx context.Context, o DriverOptions) (Driver, error) {
 
 func (d *ringmqDriver) Name() string { return "ringmq" }
 
-func (d *ringmqDriver) Close() error { return d.namesrv.Close() }
+func (d *ringmqDriver) Close() error {
+	if d.namesrv == nil {
+		return nil
+	}
+	return d.namesrv.Close()
+}
 
 // invoke is a synchronous admin call with the admin timeout.
 func invoke(ctx context.Context, c *remoting.Client, code int16, ext []remoting.Field, body []byte) (*remoting.Command, error) {
@@ -86,6 +100,19 @@ func fields(kv ...string) []remoting.Field {
 }
 
 func (d *ringmqDriver) CreateTopics(ctx context.Context, topics []string, partitions int) error {
+	if d.brokerAddr != "" {
+		for _, t := range topics {
+			if err := createTopic(ctx, d.brokerAddr, t, partitions); err != nil {
+				return err
+			}
+			rt := &rmqRoute{}
+			for q := 0; q < partitions; q++ {
+				rt.queues = append(rt.queues, rmqQueue{addr: d.brokerAddr, queueID: q})
+			}
+			d.routes[t] = rt
+		}
+		return nil
+	}
 	masters, err := d.masters(ctx)
 	if err != nil {
 		return err
