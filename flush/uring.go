@@ -38,6 +38,9 @@ const (
 func init() {
 	register("uring", func(opts Options) (Backend, error) {
 		b := &uringBackend{entries: uringEntries(opts)}
+		if b.entries < 2 {
+			return nil, fmt.Errorf("RingEntries %d: a commit's linked writev+fdatasync needs at least 2", b.entries)
+		}
 		return b, probeUring(b.entries, iouring.OpWritev, iouring.OpFsync)
 	})
 }

@@ -247,7 +247,9 @@ func TestUringSyncErrorIsSticky(t *testing.T) {
 }
 
 // A short write in WriteSync (the file size limit cuts it) cancels the linked
-// fdatasync; the Writer reports it as an error, never as success.
+// fdatasync; the Writer reports it as an error, never as success. RLIMIT_FSIZE is
+// per process, so this test must not run in parallel with tests that write files
+// (it is not t.Parallel, so no parallel test runs beside it); Go ignores SIGXFSZ.
 func TestUringShortWriteIsAnError(t *testing.T) {
 	for _, name := range uringBackendNames {
 		t.Run(name, func(t *testing.T) {
@@ -311,5 +313,11 @@ func TestUringAdvanceIovecs(t *testing.T) {
 	}
 	if rest = uringAdvanceIovecs(rest, 4); len(rest) != 0 {
 		t.Fatalf("advance past the end: got %d iovecs, want 0", len(rest))
+	}
+}
+
+func TestUringRejectsTooFewEntries(t *testing.T) {
+	if _, err := NewBackend("uring", Options{RingEntries: 1}); err == nil {
+		t.Fatal("uring with RingEntries 1: got nil error, want one (the linked pair needs 2)")
 	}
 }
