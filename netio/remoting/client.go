@@ -68,6 +68,9 @@ type call struct {
 	deadlineNs int64
 }
 
+// callPool recycles InvokeAsync's calls so a steady stream of async calls allocates nothing.
+var callPool = sync.Pool{New: func() any { return new(call) }}
+
 type callResult struct {
 	cmd *Command
 	err error
@@ -181,7 +184,8 @@ func (c *Client) InvokeAsync(code int16, ext []Field, body []byte, cb func(*Comm
 	default:
 		return ErrBusy
 	}
-	cl := &call{cb: cb, deadlineNs: perf.Now() + int64(c.cfg.CallTimeout)}
+	cl := callPool.Get().(*call)
+	cl.cb, cl.deadlineNs = cb, perf.Now()+int64(c.cfg.CallTimeout)
 	if _, err := c.start(cl, code, ext, body); err != nil {
 		return fmt.Errorf("remoting: invoke %s: %w", RequestName(code), err)
 	}
@@ -257,8 +261,10 @@ func (c *Client) forget(opaque int32) bool {
 // complete delivers a call's outcome; the call is already out of the pending table.
 func (c *Client) complete(cl *call, cmd *Command, err error) {
 	<-c.slots
-	if cl.cb != nil {
-		cl.cb(cmd, err)
+	if cb := cl.cb; cb != nil {
+		*cl = call{}
+		callPool.Put(cl)
+		cb(cmd, err)
 		return
 	}
 	if cmd != nil {

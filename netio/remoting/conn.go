@@ -257,6 +257,10 @@ func (c *Conn) finish(r *Response) {
 
 // encode writes r's length prefix and header into r.head.
 func (r *Response) encode(lang byte, version int16) *Response {
+	if r.handed {
+		panic("BUG: remoting: a Response was handed over twice")
+	}
+	r.handed = true
 	n := r.bodyLen()
 	if n > 1<<31-1-framePrefixBytes-len(r.head) {
 		panic("BUG: remoting: response body over 2 GiB")

@@ -41,6 +41,7 @@ type Response struct {
 	head      []byte // the encoded length prefix + header
 	onWritten func() // release hook
 	counted   *Conn  // the connection whose in-flight slot this response releases, or nil
+	handed    bool   // encoded and handed to a writer: handing it over again is a bug
 }
 
 // maxPooledScratchBytes bounds the scratch and head buffers a pooled Response keeps.
@@ -69,7 +70,7 @@ func (r *Response) reset() {
 	r.Ext = r.Ext[:0]
 	clear(r.Body)
 	r.Body = r.Body[:0]
-	r.counted = nil
+	r.counted, r.handed = nil, false
 	r.RequestCode, r.Stamps, r.Topic, r.QueueID = 0, perf.Stamps{}, "", 0
 	if cap(r.scratch) > maxPooledScratchBytes {
 		r.scratch = nil

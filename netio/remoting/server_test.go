@@ -499,3 +499,15 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+func TestResponseHandedTwicePanics(t *testing.T) {
+	r := getResponse()
+	r.encode(LangGo, ServerVersion)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("second hand-over did not panic")
+		}
+		r.release()
+	}()
+	r.encode(LangGo, ServerVersion)
+}
