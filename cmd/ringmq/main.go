@@ -25,7 +25,11 @@ type command struct {
 }
 
 // commands lists the subcommands in the order usage shows them.
-var commands = []command{}
+var commands = []command{
+	{"namesrv", "run the name server", runNamesrv},
+	{"broker", "run one broker (-c broker.conf)", runBroker},
+	{"dev", "run a name server and a broker in one process (data in ./data)", runDev},
+}
 
 // errUsage reports bad command-line input whose explanation is already printed.
 var errUsage = errors.New("usage")
