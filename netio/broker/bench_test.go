@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/engine/meta"
+	"github.com/ringmq/ringmq/netio/remoting"
 	"golang.org/x/sys/unix"
 )
 
@@ -229,5 +230,40 @@ func TestSendPathAllocs(t *testing.T) {
 	t.Logf("%.3f allocations per durable send", n)
 	if n > 0.1 {
 		t.Fatalf("%.3f allocations per durable send, want 0", n)
+	}
+}
+
+// TestPullPathAllocs: a pull answered with 32 stored 1 KiB records (tag filter from the
+// heartbeat, offset commit) allocates nothing: the records go out as commit-log views.
+func TestPullPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items)")
+	}
+	tb := startBroker(t, "", nil)
+	c := tb.dial(nil)
+	createTopic(t, c, "PA", 1, meta.PermRW)
+	for range 40 {
+		wantCode(t, sendV1(t, c, "PA", 0, props("TAGS", "a"), bytes.Repeat([]byte{'x'}, 1024)), remoting.RespSuccess)
+	}
+	tb.waitDispatched("PA", 0, 40)
+	wantCode(t, invoke(t, c, remoting.ReqHeartBeat, nil, heartbeatJSON("cid1", "g", "CLUSTERING", "PA", "a || b")), remoting.RespSuccess)
+	hdr := []byte(`{"code":11,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"consumerGroup":"g","topic":"PA","queueId":"0","queueOffset":"0","maxMsgNums":"32","sysFlag":"3","commitOffset":"5","suspendTimeoutMillis":"20000","subscription":"","subVersion":"0","expressionType":"TAG"}}`)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(hdr)))
+	frame = binary.BigEndian.AppendUint32(frame, uint32(len(hdr)))
+	frame = append(frame, hdr...)
+	rc := dialRaw(t, tb.addr.String(), frame)
+	pullOnce := func() {
+		h, err := rc.roundTrip()
+		if err != nil || !bytes.Contains(h, codeOK) {
+			t.Fatalf("pull: %s %v", h, err)
+		}
+	}
+	for range 200 {
+		pullOnce()
+	}
+	n := testing.AllocsPerRun(500, pullOnce)
+	t.Logf("%.3f allocations per pull of 32 records", n)
+	if n > 0.1 {
+		t.Fatalf("%.3f allocations per pull, want 0", n)
 	}
 }
