@@ -86,6 +86,11 @@ type Ring struct {
 	appendedA atomic.Int64
 
 	wq []waitEntry // waiter queue, MaxWaiters slots, index % len
+	// dispatched is the index up to which waiters were handed to a completion
+	// (flusher-owned). head lags it while the completer works: a job must start at
+	// dispatched, never at head, or it would hand out slots twice (and, once reused,
+	// complete a later waiter before its bytes are durable).
+	dispatched uint64
 
 	mu struct {
 		sync.Mutex
@@ -296,7 +301,7 @@ func (r *Ring) Begin(withWaiter bool) (offset int64, err error) {
 		r.mu.Unlock()
 		if full {
 			r.appendMu.Unlock()
-			return 0, ErrBusy
+			return 0, fmt.Errorf("%w: %d waiters queued (MaxWaiters)", ErrBusy, len(r.wq))
 		}
 	}
 	r.startNs = 0
@@ -346,7 +351,7 @@ func (r *Ring) waitSpace(n int) error {
 			return err
 		}
 		if perf.Now()-r.startNs > int64(r.cfg.MaxSpaceWait) {
-			return ErrBusy
+			return fmt.Errorf("%w: %d bytes not yet written for %v (RingBytes)", ErrBusy, r.reserved-r.released.Load(), r.cfg.MaxSpaceWait)
 		}
 		r.flusherCond.Signal()
 		r.spaceCond.Wait()

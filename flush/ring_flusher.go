@@ -13,7 +13,7 @@ type flushJob struct {
 	from, to   int64  // write [from, to)
 	durable    int64  // bytes below are durable already
 	sync       bool   // fdatasync after writing
-	head, tail uint64 // waiters queued when the job was taken
+	head, tail uint64 // waiters queued when the job was taken and not yet dispatched
 	reset      bool   // a write failed with ENOSPC since the last job: fresh Writers
 }
 
@@ -53,7 +53,7 @@ func (r *Ring) nextJob() (job flushJob, ok bool) {
 		syncNow := r.cfg.Sync || r.mu.closed || r.mu.syncDue
 		if unwritten || (unsynced && syncNow) {
 			job = flushJob{from: r.mu.written, to: r.mu.appended, durable: r.mu.durable,
-				sync: syncNow, head: r.head.Load(), tail: r.mu.tail}
+				sync: syncNow, head: r.dispatched, tail: r.mu.tail}
 			if r.mu.writeNoSpace {
 				job.to = job.from
 			}
@@ -157,6 +157,7 @@ func (r *Ring) finishJob(job flushJob, err error, submitNs, doneNs int64) {
 	written, durable := r.mu.written, r.mu.durable
 	r.mu.Unlock()
 
+	r.dispatched = end
 	r.dispatch(completion{head: job.head, end: end, submitNs: submitNs, doneNs: doneNs, err: waiterErr})
 	if err == nil {
 		r.sink.Flushed(written, durable)

@@ -107,6 +107,7 @@ type seqWaiter struct {
 	done   chan struct{}
 	ring   *Ring
 	durAt  int64 // DurableOffset seen at completion
+	durSet bool  // durAt was taken by a wrapper
 	global *atomic.Int64
 }
 
@@ -114,7 +115,10 @@ func (w *seqWaiter) Durable(_, _ int64, err error) {
 	if w.calls.Add(1) != 1 {
 		panic("BUG: waiter completed twice")
 	}
-	w.err, w.seq, w.durAt = err, w.global.Add(1), w.ring.DurableOffset()
+	if !w.durSet {
+		w.durAt = w.ring.DurableOffset()
+	}
+	w.err, w.seq = err, w.global.Add(1)
 	close(w.done)
 }
 
@@ -311,6 +315,64 @@ func TestAsyncFlushPolicy(t *testing.T) {
 	if n, age := r.Unflushed(); n != 0 || age != 0 {
 		t.Fatalf("Unflushed = %d bytes, age %d ns after the flush; want 0, 0", n, age)
 	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowWaiter takes its time in Durable, so the completer lags the flusher.
+type slowWaiter struct{ seqWaiter }
+
+func (w *slowWaiter) Durable(a, b int64, err error) {
+	w.durAt, w.durSet = w.ring.DurableOffset(), true
+	for t0 := time.Now(); time.Since(t0) < 20*time.Microsecond; {
+	}
+	w.seqWaiter.Durable(a, b, err)
+}
+
+// TestCompleterLagKeepsSlots: with a completer slower than the flusher and a small
+// waiter queue, slots are never handed out twice: no waiter completes before the
+// durable offset covers it, and 2 x writers <= MaxWaiters never see ErrBusy.
+func TestCompleterLagKeepsSlots(t *testing.T) {
+	const writers, perWriter = 16, 150
+	sink := newMemSink(t, 1<<20, 4)
+	cfg := syncConfig()
+	cfg.MaxWaiters = 2 * writers // a slot frees after its group's last completion
+	r, err := NewRing(cfg, sink, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var global atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perWriter {
+				w := &slowWaiter{seqWaiter{done: make(chan struct{}), ring: r, global: &global}}
+				off, err := r.Begin(true)
+				if err != nil {
+					t.Errorf("Begin: %v", err)
+					return
+				}
+				dst, _ := r.Reserve(100)
+				for i := range dst {
+					dst[i] = pattern(off + int64(i))
+				}
+				w.end = off + 100
+				if err := r.Commit(w); err != nil {
+					t.Errorf("Commit: %v", err)
+					return
+				}
+				waitDone(t, &w.seqWaiter)
+				if w.err != nil || w.durAt < w.end {
+					t.Errorf("waiter to %d completed with %v at durable offset %d", w.end, w.err, w.durAt)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
