@@ -39,11 +39,12 @@ func runBroker(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sigc := notifySignals()
 	b, err := openBroker(conf, log)
 	if err != nil {
 		return err
 	}
-	return runUntilSignal(log, b.servers, b.close)
+	return runUntilSignal(log, sigc, b.servers, b.close)
 }
 
 // openedBroker is a broker whose store is open and whose listeners are bound.

@@ -513,6 +513,10 @@ func (c *brokerConf) validate() error {
 				Err: fmt.Errorf("ringmq keeps the commit log at storePathRootDir/commitlog (%s)", want)}
 		}
 	}
+	if int64(c.MaxMessageSizeBytes) > c.SegmentSizeBytes/2 {
+		return &ConfError{Key: "maxMessageSize", Value: strconv.Itoa(c.MaxMessageSizeBytes),
+			Err: fmt.Errorf("over half of mappedFileSizeCommitLog (%d bytes): a message must fit a segment with room to spare", c.SegmentSizeBytes)}
+	}
 	if c.BrokerRole == roleSlave && c.BrokerID == 0 {
 		return &ConfError{Key: "brokerId", Value: "0", Err: errors.New("a SLAVE needs brokerId > 0")}
 	}

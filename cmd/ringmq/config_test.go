@@ -174,6 +174,8 @@ func TestBrokerConfValidate(t *testing.T) {
 		{"brokerRole=SLAVE\nbrokerId=1\n", ""},
 		{"brokerRole=SLAVE\n", "brokerId"},
 		{"brokerId=2\n", "brokerId"},
+		{"mappedFileSizeCommitLog=4194304\n", "maxMessageSize"},
+		{"mappedFileSizeCommitLog=4194304\nmaxMessageSize=2097152\n", ""},
 	}
 	for _, tt := range tests {
 		c := defaultBrokerConf()

@@ -34,6 +34,7 @@ func runDev(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sigc := notifySignals()
 	ns, err := startNamesrv(nf, log)
 	if err != nil {
 		return err
@@ -45,5 +46,5 @@ func runDev(args []string, stderr io.Writer) error {
 		ns.closeListener()
 		return err
 	}
-	return runUntilSignal(log, append([]server{ns.server}, b.servers...), b.close)
+	return runUntilSignal(log, sigc, append([]server{ns.server}, b.servers...), b.close)
 }

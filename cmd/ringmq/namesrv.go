@@ -46,11 +46,12 @@ func runNamesrv(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sigc := notifySignals()
 	s, err := startNamesrv(nf, log)
 	if err != nil {
 		return err
 	}
-	return runUntilSignal(log, []server{s.server}, nil)
+	return runUntilSignal(log, sigc, []server{s.server}, nil)
 }
 
 // namesrvServer is a name server with its listener bound.

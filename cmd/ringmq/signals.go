@@ -42,12 +42,20 @@ type server struct {
 	shutdown func(ctx context.Context) error
 }
 
-// runUntilSignal starts every server, waits for SIGTERM/SIGINT (or for a server to fail),
-// shuts them down in reverse order, then calls closeAll (flush and close the store). It
-// returns the first server failure, or nil after a clean signal-driven shutdown.
-func runUntilSignal(log *slog.Logger, servers []server, closeAll func() error) error {
+// notifySignals starts catching SIGTERM and SIGINT. Subcommands call it before they open
+// anything, so a signal during a long startup (recovering a store) is not lost: the
+// servers then start and stop at once, cleanly.
+func notifySignals() chan os.Signal {
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	return sigc
+}
+
+// runUntilSignal starts every server, waits for a signal on sigc (or for a server to
+// fail), shuts them down in reverse order, then calls closeAll (flush and close the
+// store). It returns the first server failure, or nil after a clean signal-driven
+// shutdown.
+func runUntilSignal(log *slog.Logger, sigc chan os.Signal, servers []server, closeAll func() error) error {
 	defer signal.Stop(sigc)
 
 	errc := make(chan error, len(servers))
