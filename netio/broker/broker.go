@@ -304,17 +304,18 @@ func (b *Broker) Handler() remoting.Handler { return handler{b} }
 // Start starts the background work without serving; Serve calls it. It is idempotent.
 func (b *Broker) Start() { b.startBackground() }
 
-// Shutdown stops accepting connections, answers held pulls, waits for in-flight requests to
-// be answered (sends: until the store reported them durable or failed), unregisters from the
-// name servers and writes the tables. ctx bounds the wait.
+// Shutdown unregisters from the name servers, stops accepting connections, answers held
+// pulls, waits for in-flight requests to be answered (sends: until the store reported them
+// durable or failed) and writes the tables. ctx bounds the wait.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var errs []error
+	// Unregister first, as Java does, so clients route elsewhere while in-flight work drains.
+	if err := b.reg.stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	b.stopOnce.Do(func() { close(b.stop) })
 	b.pulls.shutdown()
 	if err := b.server.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := b.reg.stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	b.bg.Wait()
