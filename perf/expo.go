@@ -204,8 +204,10 @@ func (r *Recorder) writePrometheus(p *promWriter) {
 	p.sample("ringmq_slow_requests_total", "", float64(r.SlowTotal()))
 	p.header("ringmq_slow_requests_dropped_total", "Slow requests not kept in the slow-request log because their slot was busy.", "counter")
 	p.sample("ringmq_slow_requests_dropped_total", "", float64(r.SlowDropped()))
-	p.header("ringmq_stamp_order_errors_total", "Stage durations that came out negative (stamps out of order), recorded as 0.", "counter")
-	p.sample("ringmq_stamp_order_errors_total", "", float64(r.StampOrderErrors()))
+	p.header("ringmq_stamp_order_errors_total", "Stage durations that came out negative (stamps out of order), recorded as 0, by the stage stamped too early.", "counter")
+	for st := StageDecoded; st < NumStages; st++ {
+		p.sample("ringmq_stamp_order_errors_total", `stage="`+st.String()+`"`, float64(r.StampOrderErrorsInto(st)))
+	}
 }
 
 func codeLabel(ci int) string { return `code="` + codeTable[ci].name + `"` }

@@ -112,8 +112,8 @@ type Recorder struct {
 	intervalNs      int64
 
 	codes       [numCodes]codeStats
-	unstamped   atomic.Int64 // Record calls with no stamp at all
-	orderErrors atomic.Int64 // negative stage durations (stamps out of order)
+	unstamped   atomic.Int64            // Record calls with no stamp at all
+	orderErrors [NumStages]atomic.Int64 // negative durations into each stage (stamps out of order)
 	slow        slowRing
 
 	mu struct {
@@ -168,7 +168,7 @@ func (r *Recorder) Record(code int16, s *Stamps, sizeBytes int, topic string, qu
 		} else {
 			d := t - prev
 			if d < 0 {
-				r.orderErrors.Add(1)
+				r.orderErrors[st].Add(1)
 				d = 0
 			}
 			c.hist(int(st)).record(d)
@@ -199,8 +199,18 @@ func (r *Recorder) Record(code int16, s *Stamps, sizeBytes int, topic string, qu
 }
 
 // StampOrderErrors returns how many stage durations were negative (recorded as 0): a stage was
-// stamped before the one it follows, a bug in the caller.
-func (r *Recorder) StampOrderErrors() int64 { return r.orderErrors.Load() }
+// stamped before the one it follows, a bug or a race in the callers' stamping.
+func (r *Recorder) StampOrderErrors() int64 {
+	var n int64
+	for i := range r.orderErrors {
+		n += r.orderErrors[i].Load()
+	}
+	return n
+}
+
+// StampOrderErrorsInto returns StampOrderErrors split by the stage whose stamp came out earlier
+// than the stage before it.
+func (r *Recorder) StampOrderErrorsInto(st Stage) int64 { return r.orderErrors[st].Load() }
 
 // Unstamped returns how many Record calls carried no stamp at all (and were dropped).
 func (r *Recorder) Unstamped() int64 { return r.unstamped.Load() }

@@ -98,8 +98,8 @@ func TestRecordOddStamps(t *testing.T) {
 	var back Stamps
 	back.At[StageRead], back.At[StageDecoded], back.At[StageWritten] = 100, 50, 200
 	r.Record(CodeSendMessage, &back, 0, "", -1)
-	if r.StampOrderErrors() != 1 {
-		t.Fatalf("order errors: got %d, want 1", r.StampOrderErrors())
+	if r.StampOrderErrors() != 1 || r.StampOrderErrorsInto(StageDecoded) != 1 {
+		t.Fatalf("order errors: got %d (%d into decoded), want 1 into decoded", r.StampOrderErrors(), r.StampOrderErrorsInto(StageDecoded))
 	}
 	r.Record(12345, &back, 0, "", -1)
 	if got := toHdr(counts(r, 12345, 0)).TotalCount(); got != 1 {

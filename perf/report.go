@@ -36,6 +36,8 @@ type LatencyReport struct {
 	SlowTotal        uint64          `json:"slow_total"`
 	SlowDropped      int64           `json:"slow_dropped"`
 	StampOrderErrors int64           `json:"stamp_order_errors"`
+	// StampOrderErrorsByStage counts them by the stage stamped earlier than the one before it.
+	StampOrderErrorsByStage map[string]int64 `json:"stamp_order_errors_by_stage,omitempty"`
 }
 
 // Dist is one latency distribution: Us[i] is the value at Percentiles[i], in microseconds.
@@ -138,6 +140,14 @@ func (r *Recorder) Report(window string) (*LatencyReport, error) {
 		IntervalSeconds: float64(r.intervalNs) / 1e9, GeneratedAt: time.Now(),
 		Percentiles: ReportPercentiles, SlowTotal: r.SlowTotal(), SlowDropped: r.SlowDropped(),
 		StampOrderErrors: r.StampOrderErrors(),
+	}
+	for st := StageDecoded; st < NumStages; st++ {
+		if n := r.StampOrderErrorsInto(st); n != 0 {
+			if rep.StampOrderErrorsByStage == nil {
+				rep.StampOrderErrorsByStage = map[string]int64{}
+			}
+			rep.StampOrderErrorsByStage[st.String()] = n
+		}
 	}
 	b := reportBuilder{overall: make([]int64, histCountsLen), sends: make([]int64, histCountsLen), dense: make([]int64, histCountsLen)}
 	var sendSLO sloCounts

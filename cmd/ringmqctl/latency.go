@@ -136,8 +136,8 @@ func printLatency(out io.Writer, rep *perf.LatencyReport, byCode bool) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(out, "\nslow requests since start: %d (%d not logged); stamp order errors: %d\n",
-		rep.SlowTotal, rep.SlowDropped, rep.StampOrderErrors)
+	_, err := fmt.Fprintf(out, "\nslow requests since start: %d (%d not logged); stamp order errors: %d%s\n",
+		rep.SlowTotal, rep.SlowDropped, rep.StampOrderErrors, byStage(rep.StampOrderErrorsByStage))
 	return err
 }
 
@@ -169,6 +169,20 @@ func (t *latencyTable) write(out io.Writer) error {
 		fmt.Fprintln(tw, strings.Join(r[1:], "\t")+"\t")
 	}
 	return tw.Flush()
+}
+
+// byStage lists stamp order errors by stage, in stage order: " (into durable 3, written 1)".
+func byStage(m map[string]int64) string {
+	var parts []string
+	for st := perf.StageDecoded; st < perf.NumStages; st++ {
+		if n := m[st.String()]; n != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (into " + strings.Join(parts, ", ") + ")"
 }
 
 func pct(f float64, n int64) string {

@@ -32,6 +32,11 @@ func adminWithLoad(t *testing.T, n int) string {
 		s.At[perf.StageDurable] = 1_000 + lat*3/4
 		s.At[perf.StageWritten] = 1_000 + lat
 		rec.Record(perf.CodeSendMessageV2, &s, 1024, "orders", int32(i%4))
+		if i == 0 { // a heartbeat whose decoded stamp precedes its read one
+			var bad perf.Stamps
+			bad.At[perf.StageRead], bad.At[perf.StageDecoded], bad.At[perf.StageWritten] = 2_000, 1_000, 3_000
+			rec.Record(perf.CodeHeartBeat, &bad, 0, "", -1)
+		}
 		if i%10 == 0 {
 			var p perf.Stamps
 			p.At[perf.StageRead], p.At[perf.StageWritten] = 1_000, 51_000
@@ -59,7 +64,7 @@ func TestLatencyTables(t *testing.T) {
 	text := out.String()
 	t.Logf("output:\n%s", text)
 	for _, want := range []string{
-		"window all", "1,100 requests",
+		"window all", "1,101 requests", "stamp order errors: 1 (into decoded 1)",
 		"99.000%", "100.000%", // 990 of 1000 sends within 1 ms, all within 10 ms
 		"2.50", // burn at 1 ms: 1% over / 0.4% allowed
 		"p99.6", "p99.996", "max",
