@@ -51,7 +51,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ringmqBin = filepath.Join(dir, "ringmq")
-	build := exec.Command("go", "build", "-o", ringmqBin, "../../cmd/ringmq")
+	// Built from the product module's root: this module does not contain it.
+	build := exec.Command("go", "build", "-o", ringmqBin, "./cmd/ringmq")
+	build.Dir = filepath.Join("..", "..")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "compat: build ringmq:", err)

@@ -10,11 +10,11 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
-// Scenario 1 sizes: 10,000 messages in all.
+// Scenario 1 sizes: 10,000 messages in each mode.
 const (
-	syncSends       = 4000
-	asyncSends      = 4000
-	onewaySends     = 2000
+	syncSends       = 10000
+	asyncSends      = 10000
+	onewaySends     = 10000
 	sendWorkers     = 4   // goroutines doing sync sends
 	maxAsyncPending = 256 // async sends not yet answered
 )
