@@ -87,6 +87,13 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	if o.out != "" { // fail on an unwritable --out before any load, not after the run
+		f, err := os.Create(o.out)
+		if err != nil {
+			return fmt.Errorf("create result file: %w", err)
+		}
+		f.Close()
+	}
 	var hdrOut io.Writer
 	if o.hdrLog != "" {
 		f, err := os.Create(o.hdrLog)
