@@ -69,10 +69,12 @@ type NameServer struct {
 	log    *slog.Logger
 	table  *RouteTable
 	srv    *remoting.Server
-	stop   chan struct{}
-	stopMu sync.Once
+	stop   chan struct{} // closed by Shutdown: stops the scanner
 	scanWG sync.WaitGroup
-	start  sync.Once
+	life   struct {
+		sync.Mutex
+		started, stopped bool
+	}
 	// watched holds the connections a broker registered over that have an OnClose hook.
 	watched struct {
 		sync.Mutex
@@ -114,16 +116,24 @@ func (ns *NameServer) Addr() net.Addr { return ns.srv.Addr() }
 
 // Serve serves on ln until Shutdown, then returns nil.
 func (ns *NameServer) Serve(ln net.Listener) error {
-	ns.start.Do(func() {
+	ns.life.Lock()
+	if !ns.life.started && !ns.life.stopped {
+		ns.life.started = true
 		ns.scanWG.Add(1)
 		go ns.scanLoop()
-	})
+	}
+	ns.life.Unlock()
 	return ns.srv.Serve(ln)
 }
 
 // Shutdown stops the scanner and the server (see remoting.Server.Shutdown).
 func (ns *NameServer) Shutdown(ctx context.Context) error {
-	ns.stopMu.Do(func() { close(ns.stop) })
+	ns.life.Lock()
+	if !ns.life.stopped {
+		ns.life.stopped = true
+		close(ns.stop)
+	}
+	ns.life.Unlock()
 	ns.scanWG.Wait()
 	return ns.srv.Shutdown(ctx)
 }

@@ -167,8 +167,8 @@ func (s *Server) startConn(nc net.Conn) {
 		return
 	}
 	s.mu.conns[c] = struct{}{}
+	s.conns.Add(2) // under mu: Shutdown's Wait starts only after it set shutdown under mu
 	s.mu.Unlock()
-	s.conns.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
 }
