@@ -8,9 +8,15 @@ import (
 	"github.com/ringmq/ringmq/netio/remoting"
 )
 
-// createDefaultTopics makes sure the topics every broker has exist: TBW102 (the template of
-// auto-created topics, perm RW+INHERIT) when auto-creation is on.
+// createDefaultTopics makes sure the topics every broker has exist: the cluster's reply
+// topic "<cluster>_REPLY_TOPIC" (request-reply), and TBW102 (the template of auto-created
+// topics, perm RW+INHERIT) when auto-creation is on.
 func (b *Broker) createDefaultTopics() error {
+	if _, _, err := b.meta.CreateTopicIfAbsent(meta.TopicConfig{
+		TopicName: b.replyTopic(), ReadQueueNums: 1, WriteQueueNums: 1, Perm: meta.PermRW,
+	}); err != nil {
+		return fmt.Errorf("broker: create %s: %w", b.replyTopic(), err)
+	}
 	if !b.cfg.AutoCreateTopicEnable {
 		return nil
 	}

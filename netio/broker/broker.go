@@ -3,7 +3,8 @@
 //
 // What it serves (PROTOCOL.md §2 for each request's fields and answer):
 //
-//	send      SEND_MESSAGE 10, SEND_MESSAGE_V2 310, SEND_BATCH_MESSAGE 320, CONSUMER_SEND_MSG_BACK 36
+//	send      SEND_MESSAGE 10, SEND_MESSAGE_V2 310, SEND_BATCH_MESSAGE 320, CONSUMER_SEND_MSG_BACK 36,
+//	          SEND_REPLY_MESSAGE 324/325 (request-reply; PUSH_REPLY_MESSAGE_TO_CLIENT 326 to the requester)
 //	pull      PULL_MESSAGE 11 (long polling), QUERY_MESSAGE 12, VIEW_MESSAGE_BY_ID 33
 //	clients   HEART_BEAT 34, UNREGISTER_CLIENT 35, GET_CONSUMER_LIST_BY_GROUP 38,
 //	          LOCK_BATCH_MQ 41, UNLOCK_BATCH_MQ 42; NOTIFY_CONSUMER_IDS_CHANGED 40 to clients
@@ -396,6 +397,8 @@ func (b *Broker) dispatch(c *remoting.Conn, req *remoting.Command) {
 	switch req.Code {
 	case remoting.ReqSendMessage, remoting.ReqSendMessageV2, remoting.ReqSendBatchMessage:
 		b.handleSend(c, req)
+	case remoting.ReqSendReplyMessage, remoting.ReqSendReplyMessageV2:
+		b.handleSendReply(c, req)
 	case remoting.ReqPullMessage:
 		b.handlePull(c, req)
 	case remoting.ReqHeartBeat:

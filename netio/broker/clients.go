@@ -22,10 +22,11 @@ type clientManager struct {
 	watched  sync.Map // connection id -> struct{}: connections with an OnClose hook
 	mu       struct {
 		sync.Mutex
-		consumers map[string]*consumerGroup
-		producers map[string]map[uint64]*member
-		txConns   map[string]*remoting.Conn // producer group -> last connection that sent a half message
-		n         int                       // registrations
+		consumers  map[string]*consumerGroup
+		producers  map[string]map[uint64]*member
+		txConns    map[string]*remoting.Conn // producer group -> last connection that sent a half message
+		requesters map[string]*remoting.Conn // client id -> connection that sent a request (request-reply)
+		n          int                       // registrations
 	}
 }
 
@@ -62,6 +63,7 @@ func newClientManager(b *Broker, maxClients int, expiryNs int64) *clientManager 
 	m.mu.consumers = make(map[string]*consumerGroup)
 	m.mu.producers = make(map[string]map[uint64]*member)
 	m.mu.txConns = make(map[string]*remoting.Conn)
+	m.mu.requesters = make(map[string]*remoting.Conn)
 	return m
 }
 
@@ -114,6 +116,11 @@ func (m *clientManager) removeConnLocked(connID uint64, clientID string) []notic
 	for g, c := range m.mu.txConns {
 		if c.ID() == connID {
 			delete(m.mu.txConns, g)
+		}
+	}
+	for id, c := range m.mu.requesters {
+		if c.ID() == connID {
+			delete(m.mu.requesters, id)
 		}
 	}
 	return changed
@@ -263,4 +270,49 @@ func (m *clientManager) registrations() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.mu.n
+}
+
+// connOfClient returns a live connection of the client with this id (a producer or a
+// consumer that heartbeats), for pushing request-reply answers. It scans the groups: replies
+// are rare and the tables are bounded by MaxClients.
+func (m *clientManager) connOfClient(clientID string) (*remoting.Conn, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.mu.requesters[clientID]; ok && !c.Closed() {
+		return c, true
+	}
+	for _, ps := range m.mu.producers {
+		for _, mb := range ps {
+			if mb.clientID == clientID && !mb.conn.Closed() {
+				return mb.conn, true
+			}
+		}
+	}
+	for _, g := range m.mu.consumers {
+		for _, mb := range g.members {
+			if mb.clientID == clientID && !mb.conn.Closed() {
+				return mb.conn, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// rememberRequester records the connection a request-reply request came from, so the reply
+// reaches the requester even before its first heartbeat. It allocates only when the client
+// id or its connection is new.
+func (m *clientManager) rememberRequester(clientID []byte, c *remoting.Conn) {
+	m.mu.Lock()
+	cur, ok := m.mu.requesters[string(clientID)]
+	if ok && cur == c {
+		m.mu.Unlock()
+		return
+	}
+	if !ok && len(m.mu.requesters) >= m.max {
+		m.mu.Unlock()
+		return
+	}
+	m.mu.requesters[string(clientID)] = c
+	m.mu.Unlock()
+	m.watch(c)
 }

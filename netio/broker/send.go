@@ -134,7 +134,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) {
 		return
 	}
 	var h sendHeader
-	if err := parseSendHeader(req, req.Code != remoting.ReqSendMessage, &h); err != nil {
+	if err := parseSendHeader(req, usesV2Names(req.Code), &h); err != nil {
 		b.sends.put(s)
 		b.replyError(c, req, remoting.RespSystemError, "bad send request: "+err.Error())
 		return
@@ -153,6 +153,15 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command) {
 		return
 	}
 	b.appendAndAnswer(s, c, req)
+}
+
+// usesV2Names reports whether a send request code carries the one-letter V2 header.
+func usesV2Names(code int16) bool {
+	switch code {
+	case remoting.ReqSendMessageV2, remoting.ReqSendBatchMessage, remoting.ReqSendReplyMessageV2:
+		return true
+	}
+	return false
 }
 
 // sendTopic validates the target topic of a send and creates it when allowed.
@@ -256,6 +265,11 @@ func (b *Broker) prepareSingle(s *sendState, c *remoting.Conn, req *remoting.Com
 	if d.parked {
 		if _, err := b.ensureSystemTopic(d.topic, parkedQueueNums(d.topic)); err != nil {
 			return remoting.RespSystemError, err.Error()
+		}
+	}
+	if req.Code == remoting.ReqSendMessage || req.Code == remoting.ReqSendMessageV2 {
+		if requester, ok := record.Property(h.properties, propReplyToClient); ok {
+			b.clients.rememberRequester(requester, c) // a request of request-reply
 		}
 	}
 	s.kind, s.topic, s.queueID, s.bodyBytes = kindSend, tc.TopicName, queueID, len(req.Body)
