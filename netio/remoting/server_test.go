@@ -20,8 +20,14 @@ const testTimeout = 10 * time.Second
 
 var quietLog = slog.New(slog.DiscardHandler)
 
+// testServer is a running server and its listening address.
+type testServer struct {
+	*Server
+	addr string
+}
+
 // startServer runs a server on 127.0.0.1:0 and shuts it down at the end of the test.
-func startServer(t testing.TB, cfg ServerConfig, h Handler) *Server {
+func startServer(t testing.TB, cfg ServerConfig, h Handler) testServer {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLog
@@ -43,23 +49,15 @@ func startServer(t testing.TB, cfg ServerConfig, h Handler) *Server {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	for s.Addr() == nil { // Serve registers the listener first thing; bounded by the test timeout
-		select {
-		case err := <-served:
-			t.Fatalf("serve returned: %v", err)
-		default:
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return s
+	return testServer{Server: s, addr: ln.Addr().String()}
 }
 
-func dial(t testing.TB, s *Server, cfg ClientConfig) *Client {
+func dial(t testing.TB, s testServer, cfg ClientConfig) *Client {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLog
 	}
-	c, err := Dial(s.Addr().String(), cfg)
+	c, err := Dial(s.addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +94,9 @@ func TestRoundTripJSON(t *testing.T) {
 	if resp.Code != 1010 || resp.Flag != FlagResponse || string(resp.Body) != "hello" || resp.SerializeType != SerializeJSON {
 		t.Fatalf("got %s", resp)
 	}
+	if s.Addr() == nil || s.Addr().String() != s.addr {
+		t.Fatalf("Addr() = %v, want %s", s.Addr(), s.addr)
+	}
 	if v, _ := resp.ExtValue("topic"); string(v) != "T\x01\"x\"" {
 		t.Fatalf("topic %q", v)
 	}
@@ -108,8 +109,8 @@ type rawConn struct {
 	fr *frameReader
 }
 
-func dialRaw(t testing.TB, s *Server) *rawConn {
-	nc, err := net.Dial("tcp", s.Addr().String())
+func dialRaw(t testing.TB, s testServer) *rawConn {
+	nc, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +260,46 @@ func TestSystemBusyAtInFlightBound(t *testing.T) {
 	d.replyAll(RespSuccess)
 	if r := <-last; r.Code != RespSuccess {
 		t.Fatalf("after the bound cleared: %s", r)
+	}
+}
+
+// TestBusyFloodIsBounded: a peer that pipelines thousands of requests past the bound and reads nothing
+// gets every one answered SYSTEM_BUSY once it reads, while the server's queue stays bounded (the reader
+// waits for the writer instead of queueing without limit).
+func TestBusyFloodIsBounded(t *testing.T) {
+	d := newDeferrer()
+	s := startServer(t, ServerConfig{MaxInFlightPerConn: 1}, d)
+	rc := dialRaw(t, s)
+	const n = 20000
+	var all []byte
+	for i := range n {
+		all = append(all, frameOf(SerializeJSON, []byte(`{"code":10,"opaque":`+itoa(i+1)+`}`), make([]byte, 64))...)
+	}
+	writeErr := make(chan error, 1)
+	go func() { _, err := rc.nc.Write(all); writeErr <- err }()
+	<-d.arrived // the first request holds the only slot
+	for i := 1; i < n; i++ {
+		resp := rc.read()
+		if resp.Code != RespSystemBusy || int(resp.Opaque) != i+1 {
+			t.Fatalf("response %d: %s", i, resp)
+		}
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	sc := d.conn
+	d.mu.Unlock()
+	sc.w.mu.Lock()
+	high := sc.w.mu.maxQueued
+	sc.w.mu.Unlock()
+	if limit := 1 + MaxQueuedUncountedPerConn + 1; high > limit {
+		t.Fatalf("%d responses queued at once, bound %d", high, limit)
+	}
+	t.Logf("queue high-water mark %d responses", high)
+	d.replyAll(RespSuccess)
+	if resp := rc.read(); resp.Code != RespSuccess || resp.Opaque != 1 {
+		t.Fatalf("deferred answer %s", resp)
 	}
 }
 

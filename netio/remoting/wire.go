@@ -129,8 +129,9 @@ type frameWriter struct {
 	drain  chan struct{} // cap 1: a batch was written (reader backpressure)
 	mu     struct {
 		sync.Mutex
-		q      []*Response
-		closed bool
+		q         []*Response
+		closed    bool
+		maxQueued int // high-water mark of len(q), for tests and debugging
 	}
 	batch []*Response // writer-owned: the batch being written
 	iov   [][]byte    // writer-owned: backing array of the net.Buffers
@@ -149,6 +150,7 @@ func (w *frameWriter) enqueue(r *Response) error {
 		return errWriterClosed
 	}
 	w.mu.q = append(w.mu.q, r)
+	w.mu.maxQueued = max(w.mu.maxQueued, len(w.mu.q))
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
