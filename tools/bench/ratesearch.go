@@ -13,8 +13,8 @@ const (
 	searchMaxPendingSec     = 0.05
 	searchMaxConsumerLagSec = 0.5
 	searchMinRatePerSec     = 10
-	searchFirstStep         = 0.05
-	searchMaxStep           = 0.5
+	searchFirstStep         = 0.1
+	searchMaxStep           = 1.0
 	searchMinPending        = 100 // absolute slack at low rates
 )
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
@@ -53,17 +54,34 @@ type column struct {
 	get   func(*bench.Result) float64
 }
 
+// pub and e2e read a percentile; NaN when the run has no such samples (no consumers).
 func pub(p float64) func(*bench.Result) float64 {
-	return func(r *bench.Result) float64 { return r.Publish.P(p) }
+	return func(r *bench.Result) float64 { return valueOrNaN(r.Publish, r.Publish.P(p)) }
 }
 
 func e2e(p float64) func(*bench.Result) float64 {
-	return func(r *bench.Result) float64 { return r.EndToEnd.P(p) }
+	return func(r *bench.Result) float64 { return valueOrNaN(r.EndToEnd, r.EndToEnd.P(p)) }
+}
+
+func valueOrNaN(s bench.LatencySummary, v float64) float64 {
+	if s.Count == 0 {
+		return math.NaN()
+	}
+	return v
+}
+
+// num prints a figure, "-" for NaN.
+func num(v float64, format string) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 var columns = []column{
 	{"pub p50", pub(50)}, {"pub p99", pub(99)}, {"pub p99.6", pub(99.6)}, {"pub p99.9", pub(99.9)},
-	{"pub p99.99", pub(99.99)}, {"pub p99.996", pub(99.996)}, {"pub max", func(r *bench.Result) float64 { return r.Publish.MaxUs }},
+	{"pub p99.99", pub(99.99)}, {"pub p99.996", pub(99.996)},
+	{"pub max", func(r *bench.Result) float64 { return valueOrNaN(r.Publish, r.Publish.MaxUs) }},
 	{"e2e p50", e2e(50)}, {"e2e p99", e2e(99)}, {"e2e p99.9", e2e(99.9)},
 }
 
@@ -101,7 +119,7 @@ func printTable(w io.Writer, o *options, rows []row) {
 		var rb strings.Builder
 		fmt.Fprintf(&rb, "%-13s throughput x%.2f", wl, ratio(rm, nt, func(r *bench.Result) float64 { return r.PublishRate }))
 		for _, c := range columns {
-			fmt.Fprintf(&rb, "  %s x%.2f", c.title, ratio(rm, nt, c.get))
+			fmt.Fprintf(&rb, "  %s %s", c.title, num(ratio(rm, nt, c.get), "x%.2f"))
 		}
 		fmt.Fprintln(w, rb.String())
 	}
@@ -113,7 +131,7 @@ func printRow(w io.Writer, r row) {
 	fmt.Fprintf(w, "%-13s %-13s %-26s %-22s", r.workload, r.system, spread(rate, "%.0f"), spread(p99, "%.0f"))
 	for _, c := range columns {
 		if c.title != "pub p99" {
-			fmt.Fprintf(w, " %11.0f", median(collect(r.results, c.get)))
+			fmt.Fprintf(w, " %11s", num(median(collect(r.results, c.get)), "%.0f"))
 		}
 	}
 	under1 := median(collect(r.results, func(x *bench.Result) float64 { return x.Publish.Under1ms * 100 }))
@@ -124,8 +142,8 @@ func printRow(w io.Writer, r row) {
 
 func ratio(a, b row, f func(*bench.Result) float64) float64 {
 	x, y := median(collect(a.results, f)), median(collect(b.results, f))
-	if y == 0 {
-		return 0
+	if y == 0 || math.IsNaN(x) || math.IsNaN(y) {
+		return math.NaN()
 	}
 	return x / y
 }
