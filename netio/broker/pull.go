@@ -110,6 +110,15 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) {
 	}
 	tc, ok := b.meta.TopicBytes(pr.topic)
 	if !ok {
+		// The name server routes %RETRY%<group> before the group's first heartbeat
+		// creates it here; a pull that comes first creates it too.
+		if _, retry := retryGroup(string(pr.topic)); retry {
+			var err error
+			tc, err = b.ensureSystemTopic(string(pr.topic), retryQueueNums)
+			ok = err == nil
+		}
+	}
+	if !ok {
 		b.replyError(c, req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please", pr.topic))
 		return
 	}

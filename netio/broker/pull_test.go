@@ -210,3 +210,12 @@ func TestLongPollManyQueues(t *testing.T) {
 		}
 	}
 }
+
+func TestPullCreatesRetryTopic(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	c := tb.dial(nil)
+	wantCode(t, pull(t, c, pullOpts{group: "g", topic: "%RETRY%g"}), remoting.RespPullNotFound)
+	if tc, ok := tb.b.Meta().Topic("%RETRY%g"); !ok || tc.ReadQueueNums != 1 {
+		t.Fatalf("retry topic after a pull: %+v %v", tc, ok)
+	}
+}

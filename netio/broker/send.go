@@ -292,7 +292,8 @@ func parkedQueueNums(topic string) int {
 // reconsumeTimes reaches the group's maximum it goes to %DLQ%<group> instead.
 func (b *Broker) retryOrDLQ(group string, h *sendHeader) (string, int32, bool, error) {
 	maxTimes := int32(meta.DefaultRetryMaxTimes)
-	if h.hasMaxReconsumeTimes {
+	// The Go client sends maxReconsumeTimes "0" on every send: only a positive value counts.
+	if h.hasMaxReconsumeTimes && h.maxReconsumeTimes > 0 {
 		maxTimes = h.maxReconsumeTimes
 	} else if g, ok := b.meta.Group(group); ok {
 		maxTimes = int32(g.RetryMaxTimes)
