@@ -3,6 +3,7 @@ package main
 // ringmq broker: one broker, configured by broker.conf (-c) and flags.
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ringmq/ringmq/engine"
 	"github.com/ringmq/ringmq/netio/broker"
+	"github.com/ringmq/ringmq/perf"
 )
 
 func runBroker(args []string, stderr io.Writer) error {
@@ -53,67 +55,49 @@ type openedBroker struct {
 	close   func() error // after every server is shut down: flush and close the store
 }
 
-// openBroker binds the broker's listener, opens the store and the broker on it.
+// openBroker binds the broker's listener, opens the store, starts the latency recorder
+// and the admin server, and creates the broker on them.
 func openBroker(conf brokerConf, log *slog.Logger) (*openedBroker, error) {
 	ln, err := net.Listen("tcp", conf.listenAddr().String())
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
-	bound, err := netip.ParseAddrPort(ln.Addr().String())
+	b, err := openBrokerOn(ln, conf, log)
 	if err != nil {
 		ln.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func openBrokerOn(ln net.Listener, conf brokerConf, log *slog.Logger) (*openedBroker, error) {
+	bound, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil {
 		return nil, fmt.Errorf("broker: listen address %s: %w", ln.Addr(), err)
 	}
 	advertised := conf.advertisedAddr(bound)
 	dataDir, err := filepath.Abs(conf.StoreRootDir)
 	if err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
-
-	flushMode := engine.SyncFlush
-	if conf.FlushDiskType == flushAsync {
-		flushMode = engine.AsyncFlush
-	}
-	store, err := engine.Open(engine.Config{
-		Dir:                   dataDir,
-		SegmentSizeBytes:      conf.SegmentSizeBytes,
-		FlushMode:             flushMode,
-		Backend:               conf.IOBackend,
-		SyncFlushTimeout:      conf.SyncFlushTimeout,
-		FlushInterval:         conf.FlushInterval,
-		FileReservedTime:      conf.FileReservedTime,
-		DeleteWhenHour:        conf.DeleteWhenHour,
-		DiskMaxUsedSpaceRatio: conf.DiskMaxUsedPercent,
-		MaxMessageSizeBytes:   conf.MaxMessageSizeBytes,
-		StoreHost:             advertised,
-		CQEntriesPerFile:      conf.CQEntriesPerFile,
-		IndexSlotsPerFile:     conf.IndexSlots,
-		IndexEntriesPerFile:   conf.IndexEntries,
-		DelayLevels:           conf.DelayLevels,
-		Logger:                log.With("component", "store"),
-	})
+	obs, err := startObservability(conf, log)
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("broker: open store in %s: %w", dataDir, err)
+		return nil, err
 	}
-	bcfg := broker.DefaultConfig()
-	bcfg.BrokerClusterName = conf.ClusterName
-	bcfg.BrokerName = conf.BrokerName
-	bcfg.BrokerID = conf.BrokerID
-	bcfg.NamesrvAddrs = conf.NamesrvAddrs
-	bcfg.ListenAddr = advertised.String()
-	bcfg.StoreDir = dataDir
-	bcfg.AutoCreateTopicEnable = conf.AutoCreateTopic
-	bcfg.DefaultTopicQueueNums = conf.DefaultTopicQueues
-	bcfg.BrokerRole = conf.BrokerRole
-	bcfg.LongPollingEnable = conf.LongPolling
-	bcfg.MaxMessageSizeBytes = conf.MaxMessageSizeBytes
-	b, err := broker.New(bcfg, store, log.With("component", "broker"))
+	closeObs := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return obs.close(ctx)
+	}
+	store, err := engine.Open(storeConfig(conf, dataDir, advertised, log))
 	if err != nil {
-		ln.Close()
-		return nil, errors.Join(fmt.Errorf("broker: %w", err), closeStore(store))
+		return nil, errors.Join(fmt.Errorf("broker: open store in %s: %w", dataDir, err), closeObs())
 	}
+	b, err := broker.New(brokerConfig(conf, dataDir, advertised, obs.rec), store, log.With("component", "broker"))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("broker: %w", err), closeStore(store), closeObs())
+	}
+	b.RegisterMetrics(obs.reg)
 
 	log.Info("broker ready",
 		"data", dataDir,
@@ -132,8 +116,55 @@ func openBroker(conf brokerConf, log *slog.Logger) (*openedBroker, error) {
 			serve:    func() error { return b.Serve(ln) },
 			shutdown: b.Shutdown,
 		}},
-		close: func() error { return closeStore(store) },
+		// The store is flushed and closed first: the admin server and the recorder
+		// stay up until the last request's latency is recorded.
+		close: func() error { return errors.Join(closeStore(store), closeObs()) },
 	}, nil
+}
+
+// storeConfig maps the broker settings onto the store's.
+func storeConfig(conf brokerConf, dataDir string, storeHost netip.AddrPort, log *slog.Logger) engine.Config {
+	flushMode := engine.SyncFlush
+	if conf.FlushDiskType == flushAsync {
+		flushMode = engine.AsyncFlush
+	}
+	return engine.Config{
+		Dir:                   dataDir,
+		SegmentSizeBytes:      conf.SegmentSizeBytes,
+		FlushMode:             flushMode,
+		Backend:               conf.IOBackend,
+		SyncFlushTimeout:      conf.SyncFlushTimeout,
+		FlushInterval:         conf.FlushInterval,
+		FileReservedTime:      conf.FileReservedTime,
+		DeleteWhenHour:        conf.DeleteWhenHour,
+		DiskMaxUsedSpaceRatio: conf.DiskMaxUsedPercent,
+		MaxMessageSizeBytes:   conf.MaxMessageSizeBytes,
+		StoreHost:             storeHost,
+		CQEntriesPerFile:      conf.CQEntriesPerFile,
+		IndexSlotsPerFile:     conf.IndexSlots,
+		IndexEntriesPerFile:   conf.IndexEntries,
+		DelayLevels:           conf.DelayLevels,
+		Logger:                log.With("component", "store"),
+	}
+}
+
+// brokerConfig maps the broker settings onto the request processors'.
+func brokerConfig(conf brokerConf, dataDir string, advertised netip.AddrPort, rec *perf.Recorder) broker.Config {
+	c := broker.DefaultConfig()
+	c.BrokerClusterName = conf.ClusterName
+	c.BrokerName = conf.BrokerName
+	c.BrokerID = conf.BrokerID
+	c.NamesrvAddrs = conf.NamesrvAddrs
+	c.ListenAddr = advertised.String()
+	c.StoreDir = dataDir
+	c.AutoCreateTopicEnable = conf.AutoCreateTopic
+	c.DefaultTopicQueueNums = conf.DefaultTopicQueues
+	c.BrokerRole = conf.BrokerRole
+	c.LongPollingEnable = conf.LongPolling
+	c.MaxMessageSizeBytes = conf.MaxMessageSizeBytes
+	c.DelayLevels = conf.DelayLevels
+	c.Recorder = rec
+	return c
 }
 
 func closeStore(s *engine.Store) error {

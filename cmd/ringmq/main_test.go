@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,5 +237,49 @@ func TestDevStartsAndStops(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log does not contain %q", want)
 		}
+	}
+}
+
+// TestDevAdminAndHdrLog: --admin-listen serves /metrics while the broker runs, and
+// --hdr-log creates its file. (Its content is perf's to test: with no request served,
+// no interval line is written.)
+func TestDevAdminAndHdrLog(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "broker.conf")
+	if err := os.WriteFile(conf, []byte("mappedFileSizeCommitLog=8388608\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hdrLog := filepath.Join(dir, "latency.hlog")
+	adminAddr := freeAddr(t)
+	c := startChild(t, "dev", "-c", conf, "--data", filepath.Join(dir, "data"), "--hdr-log", hdrLog,
+		"--namesrv-listen", freeAddr(t), "--broker-listen", freeAddr(t), "--admin-listen", adminAddr)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(c.out.String(), "broker ready") {
+		if time.Now().After(deadline) {
+			t.Fatal("no \"broker ready\" within 30s")
+		}
+		select {
+		case <-c.done:
+			t.Fatalf("exited: %v", c.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Errorf("GET /metrics: status %d, %d bytes; want 200 with metrics", resp.StatusCode, len(body))
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t, 40*time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	if _, err := os.Stat(hdrLog); err != nil {
+		t.Errorf("hdr log: %v", err)
 	}
 }
