@@ -29,27 +29,25 @@ import (
 type hdrLogState struct {
 	mu struct {
 		sync.Mutex
-		f   *os.File
-		w   *bufio.Writer
-		err error // first write error; the log stops there
+		path         string
+		f            *os.File
+		w            *bufio.Writer
+		writtenBytes int64 // into the current file
+		err          error // first write error; the log stops there
 	}
 	baseNs atomic.Int64 // perf.Now at which the log's BaseTime lies; 0 = no log
 }
 
 // OpenHdrLog starts writing interval histograms to path (created or truncated), one batch of
-// lines per Interval, the last one when Close is called. The broker calls it for --hdr-log PATH.
+// lines per Interval, the last one when Close is called; past HdrLogMaxBytes the file moves to
+// path.1 and a new one starts. The broker calls it for --hdr-log PATH.
 func (r *Recorder) OpenHdrLog(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("open hdr log: %w", err)
-	}
-	bw := bufio.NewWriter(f)
 	r.mu.Lock()
-	baseNs := r.mu.win.openStartNs
+	baseNs := max(r.mu.win.openStartNs, 1)
 	r.mu.Unlock()
-	if err := writeHdrLogHeader(bw, baseNs); err != nil {
-		f.Close()
-		return fmt.Errorf("write hdr log header %s: %w", path, err)
+	f, bw, n, err := createHdrLog(path, baseNs)
+	if err != nil {
+		return err
 	}
 	r.hlog.mu.Lock()
 	defer r.hlog.mu.Unlock()
@@ -57,8 +55,45 @@ func (r *Recorder) OpenHdrLog(path string) error {
 		f.Close()
 		panic("BUG: perf: OpenHdrLog called twice")
 	}
-	r.hlog.mu.f, r.hlog.mu.w = f, bw
-	r.hlog.baseNs.Store(max(baseNs, 1))
+	r.hlog.mu.path, r.hlog.mu.f, r.hlog.mu.w, r.hlog.mu.writtenBytes = path, f, bw, n
+	r.hlog.baseNs.Store(baseNs)
+	return nil
+}
+
+// createHdrLog creates (or truncates) path and writes the log header, returning its size.
+func createHdrLog(path string, baseNs int64) (*os.File, *bufio.Writer, int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("open hdr log: %w", err)
+	}
+	var hdr bytes.Buffer
+	if err := writeHdrLogHeader(&hdr, baseNs); err != nil {
+		panic("BUG: perf: hdr log header into a buffer: " + err.Error())
+	}
+	bw := bufio.NewWriter(f)
+	bw.Write(hdr.Bytes())
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return nil, nil, 0, fmt.Errorf("write hdr log header %s: %w", path, err)
+	}
+	return f, bw, int64(hdr.Len()), nil
+}
+
+// rollHdrLogLocked moves the full log to path.1 and starts a new one. r.hlog.mu must be held.
+func (r *Recorder) rollHdrLogLocked() error {
+	path := r.hlog.mu.path
+	if err := r.hlog.mu.f.Close(); err != nil {
+		return fmt.Errorf("close hdr log %s: %w", path, err)
+	}
+	r.hlog.mu.f, r.hlog.mu.w = nil, nil
+	if err := os.Rename(path, path+".1"); err != nil {
+		return fmt.Errorf("roll hdr log: %w", err)
+	}
+	f, bw, n, err := createHdrLog(path, r.hlog.baseNs.Load())
+	if err != nil {
+		return err
+	}
+	r.hlog.mu.f, r.hlog.mu.w, r.hlog.mu.writtenBytes = f, bw, n
 	return nil
 }
 
@@ -143,12 +178,19 @@ func (r *Recorder) writeHdrLog(lines []byte) {
 	if r.hlog.mu.w == nil || r.hlog.mu.err != nil {
 		return
 	}
+	// Lines are written whole before the size check, so a file may exceed the bound by one
+	// interval's lines.
 	if _, err := r.hlog.mu.w.Write(lines); err != nil {
 		r.hlog.mu.err = fmt.Errorf("write hdr log: %w", err)
 		return
 	}
 	if err := r.hlog.mu.w.Flush(); err != nil {
 		r.hlog.mu.err = fmt.Errorf("write hdr log: %w", err)
+		return
+	}
+	r.hlog.mu.writtenBytes += int64(len(lines))
+	if r.hlog.mu.writtenBytes >= r.cfg.HdrLogMaxBytes {
+		r.hlog.mu.err = r.rollHdrLogLocked()
 	}
 }
 
@@ -164,12 +206,12 @@ func (r *Recorder) closeHdrLog() error {
 	r.hlog.mu.Lock()
 	defer r.hlog.mu.Unlock()
 	f := r.hlog.mu.f
-	if f == nil {
-		return nil
-	}
-	r.hlog.mu.f, r.hlog.mu.w = nil, nil
 	r.hlog.baseNs.Store(0)
 	err := r.hlog.mu.err
+	if f == nil {
+		return err
+	}
+	r.hlog.mu.f, r.hlog.mu.w = nil, nil
 	if cerr := f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close hdr log: %w", cerr)
 	}

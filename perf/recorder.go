@@ -33,6 +33,10 @@ type RecorderConfig struct {
 	// WindowIntervals is the number of closed intervals kept for windowed reports. Default 60
 	// (10 min at 10 s), at most 8640.
 	WindowIntervals int
+	// HdrLogMaxBytes bounds the interval log (OpenHdrLog): past it the file is renamed to
+	// PATH.1 (replacing the previous one) and a new PATH is started, so the log never takes
+	// more than about twice this. Default 256 MiB, at least 1 KiB.
+	HdrLogMaxBytes int64
 }
 
 func (c RecorderConfig) withDefaults() RecorderConfig {
@@ -48,6 +52,9 @@ func (c RecorderConfig) withDefaults() RecorderConfig {
 	if c.WindowIntervals == 0 {
 		c.WindowIntervals = 60
 	}
+	if c.HdrLogMaxBytes == 0 {
+		c.HdrLogMaxBytes = 256 << 20
+	}
 	return c
 }
 
@@ -61,6 +68,8 @@ func (c RecorderConfig) validate() error {
 		return fmt.Errorf("Interval %v below %v", c.Interval, minInterval)
 	case c.WindowIntervals < 1 || c.WindowIntervals > maxWindowIntervals:
 		return fmt.Errorf("WindowIntervals %d outside [1, %d]", c.WindowIntervals, maxWindowIntervals)
+	case c.HdrLogMaxBytes < 1<<10:
+		return fmt.Errorf("HdrLogMaxBytes %d below 1 KiB", c.HdrLogMaxBytes)
 	}
 	return nil
 }

@@ -169,3 +169,48 @@ func slicesEqual(a, b []int64) bool {
 // closeUs reports whether got is want to the histogram's resolution: 3 digits, and 1 us at the
 // bottom (values are counted in 512 ns units below 1 ms).
 func closeUs(got, want float64) bool { return math.Abs(got-want) <= math.Max(want*0.001, 1) }
+
+func TestHdrLogIsBounded(t *testing.T) {
+	const maxBytes = 4 << 10
+	r := NewRecorder(RecorderConfig{HdrLogMaxBytes: maxBytes})
+	path := filepath.Join(t.TempDir(), "latency.hlog")
+	if err := r.OpenHdrLog(path); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := range 12 {
+		feed(r, 10+i, int64(300_000+i*50_000))
+		total += 10 + i
+		r.Rotate()
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Both files are whole logs; together they hold the newest intervals.
+	var seen int64
+	for _, p := range []string{path + ".1", path} {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > 2*maxBytes {
+			t.Fatalf("%s: %d bytes, bound %d (+ one interval)", p, len(raw), maxBytes)
+		}
+		rd := hdrhistogram.NewHistogramLogReader(bytes.NewReader(raw))
+		for range 10000 {
+			h, err := rd.NextIntervalHistogram()
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			if h == nil {
+				break
+			}
+			if h.Tag() == "sends.e2e" {
+				seen += h.TotalCount()
+			}
+		}
+	}
+	if seen == 0 || seen >= int64(total) {
+		t.Fatalf("sends in the two files: got %d, want some but not all %d (older files are dropped)", seen, total)
+	}
+}
