@@ -114,7 +114,8 @@ func Dial(addr string, cfg ClientConfig) (*Client, error) {
 // RemoteAddr returns the server's address.
 func (c *Client) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// Close closes the connection and fails every waiting call with ErrClosed.
+// Close closes the connection, fails every waiting call with ErrClosed and waits for the client's
+// goroutines. It must not be called from a callback or OnRequest (they run on those goroutines).
 func (c *Client) Close() error {
 	c.shutdown(ErrClosed)
 	c.wg.Wait()

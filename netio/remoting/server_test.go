@@ -552,3 +552,38 @@ func TestResponseHandedTwicePanics(t *testing.T) {
 	}()
 	r.encode(LangGo, ServerVersion)
 }
+
+// BenchmarkPipelined keeps a window of async calls in flight on one connection: throughput per request
+// with the reader batching frames and the writer batching replies into one writev.
+func BenchmarkPipelined(b *testing.B) {
+	for _, window := range []int{8, 64} {
+		b.Run("inflight="+itoa(window), func(b *testing.B) {
+			s := startServer(b, ServerConfig{}, HandlerFunc(func(c *Conn, req *Command) {
+				r := c.NewResponse()
+				r.AddExtInt("queueOffset", 1)
+				c.Reply(req, r)
+			}))
+			c := dial(b, s, ClientConfig{MaxInFlight: window})
+			body := bytes.Repeat([]byte("x"), 1024)
+			ext := []Field{{Key: []byte("topic"), Value: []byte("T1")}}
+			slots := make(chan struct{}, window)
+			cb := func(_ *Command, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				<-slots
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				slots <- struct{}{}
+				if err := c.InvokeAsync(ReqSendMessage, ext, body, cb); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range window {
+				slots <- struct{}{}
+			}
+		})
+	}
+}

@@ -86,7 +86,7 @@ func (fr *frameReader) makeRoom(need int) {
 	if need <= len(fr.buf) {
 		copy(fr.buf, fr.buf[fr.r:fr.w])
 	} else {
-		nb := make([]byte, max(need, 2*len(fr.buf)))
+		nb := make([]byte, min(max(need, 2*len(fr.buf)), fr.lim.maxFrameBytes)) // need <= maxFrameBytes
 		copy(nb, fr.buf[fr.r:fr.w])
 		fr.buf = nb
 		fr.small = 0
