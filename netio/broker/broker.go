@@ -12,7 +12,8 @@
 //	          GET_MAX_OFFSET 30, GET_MIN_OFFSET 31, GET_EARLIEST_MSG_STORETIME 32
 //	admin     UPDATE_AND_CREATE_TOPIC 17, GET_ALL_TOPIC_CONFIG 21, GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201,
 //	          DELETE_TOPIC_IN_BROKER 215
-//	txn       END_TRANSACTION 37 (commit / rollback of half messages)
+//	txn       END_TRANSACTION 37 (commit / rollback of half messages); CHECK_TRANSACTION_STATE 39
+//	          to producers for transactions left open
 //
 // Anything else is answered REQUEST_CODE_NOT_SUPPORTED (3) with a remark naming the code.
 //
@@ -32,8 +33,8 @@
 // sends and long polls are answered later from other goroutines. Shared state (consumer
 // groups, locks, held pulls) sits behind its own mutex, never held across a system call or a
 // network write. Background goroutines: the long-poll waker, the client expiry scanner,
-// the delivery service of delayed messages and retries (schedule.go), the name-server
-// registrar; Shutdown stops them.
+// the delivery service of delayed messages and retries (schedule.go), the transaction
+// check service (txcheck.go), the name-server registrar; Shutdown stops them.
 //
 // # Limits
 //
@@ -118,6 +119,11 @@ type Config struct {
 	OrderlyLockExpiry     time.Duration // a queue lock not renewed for this long may be taken (60 s)
 	RegisterInterval      time.Duration // re-register with the name servers (30 s)
 	MetaFlushInterval     time.Duration // persist offsets and configs (5 s)
+	// Transaction check service (txcheck.go): how often it runs, how old a half message
+	// must be before its producer is asked, and how many times it is asked.
+	TransactionCheckInterval time.Duration // transactionCheckInterval (60 s)
+	TransactionTimeout       time.Duration // transactionTimeOut (6 s)
+	TransactionCheckMax      int           // transactionCheckMax (15)
 	// DelayLevels is messageDelayLevel (nil = engine.DefaultDelayLevels, "1s 5s ... 2h");
 	// it must equal the store's engine.Config.DelayLevels.
 	DelayLevels []time.Duration
@@ -172,6 +178,9 @@ func (c *Config) applyDefaults() {
 	setDur(&c.OrderlyLockExpiry, DefaultOrderlyLockExpiry)
 	setDur(&c.RegisterInterval, DefaultRegisterInterval)
 	setDur(&c.MetaFlushInterval, meta.DefaultFlushInterval)
+	setDur(&c.TransactionCheckInterval, DefaultTransactionCheckInterval)
+	setDur(&c.TransactionTimeout, DefaultTransactionTimeout)
+	setInt(&c.TransactionCheckMax, DefaultTransactionCheckMax)
 }
 
 func (c *Config) validate() (netip.AddrPort, error) {
@@ -221,6 +230,7 @@ type Broker struct {
 	clients   *clientManager
 	locks     *lockTable
 	sched     *scheduler
+	txc       *txChecker
 	queuePick atomic.Uint32 // round robin for sends with queueId < 0
 
 	started  atomic.Bool
@@ -277,6 +287,7 @@ func New(cfg Config, store *engine.Store, logger *slog.Logger) (*Broker, error) 
 	b.clients = newClientManager(b, cfg.MaxClients, int64(cfg.ConsumerExpiry))
 	b.pulls = newLongPoll(b, cfg.MaxHeldPulls)
 	b.sched = newScheduler(b, cfg.DelayLevels)
+	b.txc = newTxChecker(b)
 	if err := b.createDefaultTopics(); err != nil {
 		_ = m.Close()
 		return nil, err
@@ -336,9 +347,10 @@ func (b *Broker) startBackground() {
 	if !b.started.CompareAndSwap(false, true) {
 		return
 	}
-	b.bg.Add(3)
+	b.bg.Add(4)
 	go func() { defer b.bg.Done(); b.pulls.run(b.stop) }()
 	go func() { defer b.bg.Done(); b.sched.run(b.stop) }()
+	go func() { defer b.bg.Done(); b.txc.run(b.stop) }()
 	go func() { defer b.bg.Done(); b.housekeeping(b.stop) }()
 	b.reg.start()
 }
