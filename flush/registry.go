@@ -14,6 +14,11 @@ type Options struct {
 	// MaxWriteBytes bounds one commit's bytes (uring-direct sizes its registered
 	// buffers from it). 0 means the backend's default.
 	MaxWriteBytes int
+	// AppendOnly promises that each file is written front to back and that the bytes
+	// past the last written byte are zeros nobody needs kept (the commit log's
+	// pre-written segments, whose torn tails recovery zeroes). A backend writing whole
+	// blocks may then pad the tail block with zeros instead of reading it back.
+	AppendOnly bool
 }
 
 type constructor func(Options) (Backend, error)
