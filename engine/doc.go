@@ -12,14 +12,20 @@
 //	<Dir>/abort                                       present while the store is open
 //
 // Records are RocketMQ's stored-message layout V1 (package record). The checkpoint file
-// (48 bytes, big-endian, replaced by write-temp, fdatasync, rename, directory sync):
+// (56 bytes, big-endian, replaced by write-temp, fdatasync, rename, directory sync):
 //
-//	+----------------------------+-------------+-------------+
-//	| magic "RMQCKPT1" (8)       | version u32 | flags u32   |
-//	| commitLogDurable i64       | consumeQueueDurable i64   |
-//	| indexDurable i64           | writtenAtMs i64           |
-//	| reserved u32               | crc32 of the bytes before |  (crc at 44..47)
-//	+----------------------------+---------------------------+
+//	 off
+//	+---+----------------------------+
+//	|  0| magic "RMQCKPT1"       (8) |
+//	|  8| version u32 = 1            |
+//	| 12| flags u32 = 0              |
+//	| 16| commitLogDurable i64       |
+//	| 24| consumeQueueDurable i64    |
+//	| 32| indexDurable i64           |
+//	| 40| writtenAtMs i64            |
+//	| 48| reserved u32 = 0           |
+//	| 52| crc32 (IEEE) of bytes 0..51|
+//	+---+----------------------------+
 //
 // commitLogDurable: an fdatasync covered the commit log up to here. consumeQueueDurable
 // and indexDurable: every consume-queue entry and index entry for a record below this

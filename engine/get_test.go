@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ringmq/ringmq/engine/record"
@@ -295,4 +296,73 @@ func TestDeleteTopic(t *testing.T) {
 		t.Fatalf("re-created topic starts at %d (%v)", res.QueueOffset, err)
 	}
 	waitVisible(t, s, "D", 0, 1)
+}
+
+// codeFilter records the tags codes it is asked about.
+type codeFilter struct{ codes *[]int64 }
+
+func (f codeFilter) MatchTagsCode(c int64) bool { *f.codes = append(*f.codes, c); return true }
+func (codeFilter) MatchProperties([]byte) bool  { return true }
+
+func TestScheduleTopicTagsCode(t *testing.T) {
+	old := storeClockMs
+	storeClockMs = func() int64 { return 100_000 }
+	defer func() { storeClockMs = old }()
+	s := openStore(t, testConfig(vfs.NewMem(), SyncFlush))
+	defer s.Close()
+	for i, delay := range []string{"3", "99", "x"} {
+		m := &Message{Topic: ScheduleTopic, QueueID: 2, Body: []byte("b"), Properties: record.AppendProperty(nil, record.PropDelay, delay)}
+		if _, err := s.Put(m); err != nil {
+			t.Fatal(err)
+		}
+		waitVisible(t, s, ScheduleTopic, 2, int64(i+1))
+	}
+	var codes []int64
+	var r GetResult
+	if err := s.GetMessages(ScheduleTopic, 2, 0, 8, 0, codeFilter{&codes}, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Release()
+	want := []int64{100_000 + 10_000, 100_000 + 2*3600_000, 100_000} // level 3 = 10 s, 99 clamps to 2 h
+	if fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Fatalf("tags codes %v, want %v", codes, want)
+	}
+}
+
+// TestSyncVisibleOnlyWhenDurable checks, at every arrival, that what consumers can see
+// is durable.
+func TestSyncVisibleOnlyWhenDurable(t *testing.T) {
+	s := openStore(t, testConfig(vfs.NewMem(), SyncFlush))
+	defer s.Close()
+	bad := make(chan string, 1)
+	s.SetArrivalListener(func(topic string, qid int32, maxOff int64) {
+		q := s.cqs.Get(topic, qid)
+		e, err := q.Entry(maxOff - 1)
+		if err != nil || e.PhysicalOffset+int64(e.SizeBytes) > s.log.DurableOffset() {
+			select {
+			case bad <- fmt.Sprintf("%s/%d max %d visible past the durable offset %d (%v)", topic, qid, maxOff, s.log.DurableOffset(), err):
+			default:
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for a := 0; a < 4; a++ {
+		wg.Add(1)
+		go func(a int) {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				if _, err := s.Put(msg("V", int32(a), i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(a)
+	}
+	wg.Wait()
+	s.SetArrivalListener(nil)
+	select {
+	case why := <-bad:
+		t.Fatal(why)
+	default:
+	}
 }
