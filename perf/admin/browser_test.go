@@ -54,7 +54,7 @@ func artifactDir(t *testing.T) string {
 // runChromium runs headless chromium with extra arguments against url and returns stdout.
 func runChromium(t *testing.T, bin, url string, extra ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second) // generous: chromium on a loaded 2-CPU machine
 	defer cancel()
 	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update",
