@@ -34,7 +34,8 @@
 // long as one goroutine owns the request at a time (hand-offs through channels or mutexes order
 // the stores). Record may be called from any number of goroutines at once: it takes no lock and
 // allocates nothing (every counter is an atomic; the slow-request ring claims slots with a
-// compare-and-swap). Everything else (reports, rotation, the hdr log, evidence collection)
+// compare-and-swap). The one exception is the first request of a non-send code through a given
+// stage, which allocates that histogram once (send codes get theirs in NewRecorder). Everything else (reports, rotation, the hdr log, evidence collection)
 // runs off the request path under the recorder's own mutex and never blocks Record.
 //
 // # Limits

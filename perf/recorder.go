@@ -162,7 +162,8 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 
 // Record records one finished request: code is its RocketMQ request code, s its stamps, sizeBytes
 // the message body size, topic and queueID where it went (queueID -1 when none). It takes no lock,
-// allocates nothing and does not keep s. Safe for concurrent use.
+// allocates nothing (after a code's first request through a stage) and does not keep s. Safe for
+// concurrent use.
 func (r *Recorder) Record(code int16, s *Stamps, sizeBytes int, topic string, queueID int32) {
 	ci := codeIndex(code)
 	c := &r.codes[ci]
