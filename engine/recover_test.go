@@ -160,7 +160,7 @@ func crashWorkload(s *Store, acks *ackSet, seed uint64, stop chan struct{}, wg *
 func TestCrashRecoverySync(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	for iter := 0; iter < 6; iter++ {
+	for iter := 0; iter < 4; iter++ {
 		mem := vfs.NewMem()
 		cfg := testConfig(mem, SyncFlush)
 		cfg.CheckpointInterval = 5e6 // 5 ms: checkpoints land mid-run
@@ -169,7 +169,7 @@ func TestCrashRecoverySync(t *testing.T) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		crashWorkload(s, acks, seed+uint64(iter), stop, &wg)
-		waitVisible(t, s, "C0", 0, int64(50+rng.IntN(300)))
+		waitVisible(t, s, "C0", 0, int64(30+rng.IntN(200)))
 		acks.mu.Lock()
 		acked := map[queueKey]int{}
 		for k, v := range acks.acks {
