@@ -69,6 +69,7 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func main() {
+	bench.SetDefaultGOMAXPROCS()
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ringmq-bench:", err)

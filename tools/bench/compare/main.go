@@ -66,6 +66,7 @@ func parseFlags() (*options, error) {
 }
 
 func main() {
+	bench.SetDefaultGOMAXPROCS()
 	o, err := parseFlags()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
