@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -149,4 +150,55 @@ func TestEndpoints(t *testing.T) {
 	if code, _, _ = get(t, base+"/nope"); code != 404 {
 		t.Fatalf("/nope: got %d, want 404", code)
 	}
+}
+
+// TestServeWhileRecording scrapes every endpoint from several goroutines while requests are
+// recorded and intervals close: run under -race, it checks the readers and the hot path share
+// nothing unsynchronised.
+func TestServeWhileRecording(t *testing.T) {
+	rec := perf.NewRecorder(perf.RecorderConfig{SlowLogSize: 64})
+	base := startServer(t, rec, perf.NewRegistry())
+	done := make(chan struct{})
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for i := 0; i < 200; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			synthLoad(t, rec, uint64(i), 200)
+			if i%20 == 0 {
+				rec.Rotate()
+			}
+		}
+	}()
+	errs := make(chan error, 4)
+	for _, path := range []string{"/metrics", "/api/latency?window=1m", "/api/slow", "/api/hdr?window=10s"} {
+		go func() {
+			c := &http.Client{Timeout: 10 * time.Second}
+			for range 10 {
+				resp, err := c.Get(base + path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("%s: %d", path, resp.StatusCode)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(done)
+	<-recorded
 }
