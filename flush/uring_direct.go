@@ -44,9 +44,12 @@ import (
 //
 // The uring-direct-dsync variant sends no fdatasync: WriteSync marks each
 // WRITE_FIXED RWF_DSYNC, so each completes only once durable (with FUA, or the
-// kernel's flush after the write where the device has no FUA), which on this
-// machine's virtio disk and ext4 is faster than a drained fdatasync, because an
-// io_uring fsync always runs in an io-wq worker thread (docs/iouring.md).
+// kernel's flush after the write where the device has no FUA). A FUA write makes
+// only itself durable, so when an earlier WriteAt left bytes unsynced the commit
+// sends the drained fdatasync instead, and a WriteSync split into rounds makes
+// each round durable. On this machine's virtio disk and ext4 this is faster than a
+// drained fdatasync, because an io_uring fsync always runs in an io-wq worker
+// thread (docs/iouring.md).
 //
 //	SQ: WRITE_FIXED chunk 0 RWF_DSYNC | WRITE_FIXED chunk 1 RWF_DSYNC | ...
 
@@ -137,6 +140,8 @@ type directWriter struct {
 	sizeBytes  int64 // file size as this writer knows it
 	maxWrite   int64
 	dsync      bool                 // WriteSync marks its writes RWF_DSYNC and sends no fdatasync
+	unsynced   bool                 // a WriteAt wrote bytes no sync has covered yet
+	fsyncs     int                  // fdatasyncs sent (tests check the dsync path sends none)
 	comps      []iouring.Completion // one per chunk, plus two for reads
 	sync       iouring.Completion
 	failed     error
@@ -211,7 +216,9 @@ func (w *directWriter) commit(bufs [][]byte, offBytes int64, sync bool) error {
 	for total > 0 {
 		n := min(total, w.maxWrite)
 		last := n == total
-		if err := w.round(bufs, &cur, offBytes, n, sync && last); err != nil {
+		// RWF_DSYNC covers only the write that carries it (a FUA write flushes nothing
+		// else), so in dsync mode every round of a WriteSync is made durable.
+		if err := w.round(bufs, &cur, offBytes, n, sync && (last || w.dsync)); err != nil {
 			return w.fail(err)
 		}
 		offBytes, total = offBytes+n, total-n
@@ -238,6 +245,7 @@ func (w *directWriter) Sync() error {
 	if w.failed != nil {
 		return w.failed
 	}
+	w.fsyncs++
 	if err := w.ring.Fsync(0, iouring.FsyncDatasync, iouring.FlagFixedFile, &w.sync); err != nil {
 		return w.fail(fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err))
 	}
@@ -247,6 +255,7 @@ func (w *directWriter) Sync() error {
 	if err := w.sync.Err(); err != nil {
 		return w.fail(fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err))
 	}
+	w.unsynced = false
 	return nil
 }
 
@@ -276,7 +285,11 @@ func (w *directWriter) round(bufs [][]byte, cur *directBufCursor, offBytes, n in
 	newSize := max(w.sizeBytes, end)
 	extends := headStart+span > newSize
 	syncNow := sync && !extends
-	nw, err := w.prepWrites(headStart, span, syncNow && w.dsync)
+	// RWF_DSYNC makes only these writes durable; bytes an earlier WriteAt left
+	// unsynced need the fdatasync.
+	dsyncNow := syncNow && w.dsync && !w.unsynced
+	fsyncNow := syncNow && !dsyncNow
+	nw, err := w.prepWrites(headStart, span, dsyncNow)
 	if err != nil {
 		return err
 	}
@@ -284,7 +297,8 @@ func (w *directWriter) round(bufs [][]byte, cur *directBufCursor, offBytes, n in
 	if end%directBlockBytes != 0 { // an aligned stream never needs to read
 		aheadLen = w.prepReadAhead(headStart+span, n)
 	}
-	if syncNow && !w.dsync {
+	if fsyncNow {
+		w.fsyncs++
 		if err := w.ring.Fsync(0, iouring.FsyncDatasync, iouring.FlagFixedFile|iouring.FlagDrain, &w.sync); err != nil {
 			return fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err)
 		}
@@ -295,7 +309,7 @@ func (w *directWriter) round(bufs [][]byte, cur *directBufCursor, offBytes, n in
 	if err := w.checkWrites(headStart, span, nw); err != nil {
 		return err
 	}
-	if syncNow && !w.dsync {
+	if fsyncNow {
 		if err := w.sync.Err(); err != nil {
 			return fmt.Errorf("flush: uring-direct: fdatasync %s: %w", w.name, err)
 		}
@@ -310,6 +324,7 @@ func (w *directWriter) round(bufs [][]byte, cur *directBufCursor, offBytes, n in
 	if sync && extends {
 		return w.Sync()
 	}
+	w.unsynced = !syncNow
 	return nil
 }
 

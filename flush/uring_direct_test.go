@@ -149,3 +149,53 @@ func testDirectAppendsReadAhead(t *testing.T, name string) {
 		t.Fatalf("synchronous block reads for %d appends: got %d, want at most 1", off/1000, reads)
 	}
 }
+
+// RWF_DSYNC covers only the writes that carry it: uring-direct-dsync sends an
+// fdatasync exactly when an earlier WriteAt left bytes unsynced, and makes every
+// round of a split WriteSync durable; uring-direct sends one per WriteSync.
+func TestUringDirectSyncCoversEarlierWrites(t *testing.T) {
+	steps := []struct {
+		what    string
+		sync    bool
+		n       int
+		wantDrn int // fdatasyncs sent so far, uring-direct
+		wantDsy int // fdatasyncs sent so far, uring-direct-dsync
+	}{
+		{"WriteSync", true, 100, 1, 0},
+		{"WriteAt", false, 100, 1, 0},
+		{"WriteSync after a WriteAt", true, 100, 2, 1},
+		{"WriteSync", true, 100, 3, 1},
+		{"WriteSync split in rounds", true, 20000, 4, 1},
+	}
+	forUringDirect(t, func(t *testing.T, name string) {
+		b := newUringBackend(t, name, Options{MaxWriteBytes: 8192})
+		path := uringPrewritten(t, 1<<20)
+		w := uringOpenWriter(t, b, path)
+		model := make([]byte, 1<<20)
+		rng := rand.New(rand.NewPCG(9, 9))
+		off := 10
+		for _, s := range steps {
+			data := make([]byte, s.n)
+			uringFill(data, rng)
+			copy(model[off:], data)
+			var err error
+			if s.sync {
+				err = w.WriteSync([][]byte{data}, int64(off))
+			} else {
+				err = w.WriteAt([][]byte{data}, int64(off))
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", s.what, err)
+			}
+			off += s.n
+			want := s.wantDrn
+			if name == "uring-direct-dsync" {
+				want = s.wantDsy
+			}
+			if got := w.(*directWriter).fsyncs; got != want {
+				t.Fatalf("after %s: fdatasyncs sent: got %d, want %d", s.what, got, want)
+			}
+		}
+		uringWantFile(t, path, model)
+	})
+}
