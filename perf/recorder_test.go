@@ -220,3 +220,19 @@ func BenchmarkNow(b *testing.B) {
 	}
 	_ = sink
 }
+
+func TestCodeTable(t *testing.T) {
+	for i, c := range codeTable {
+		if i == codeOther {
+			continue
+		}
+		if got := codeIndex(c.code); got != i {
+			t.Errorf("codeIndex(%d %s): got %d, want %d", c.code, c.name, got, i)
+		}
+	}
+	for _, code := range []int16{0, -1, 1, 12, 200, 311, 32767} {
+		if got := codeIndex(code); got != codeOther {
+			t.Errorf("codeIndex(%d): got %d, want other (%d)", code, got, codeOther)
+		}
+	}
+}
