@@ -267,11 +267,13 @@ func (s *Store) appendOp(op *appendOp) error {
 		_, err = s.log.AppendBatch(op.ifcs, op)
 	}
 	if err != nil { // op was not handed to the flusher: still ours
+		m := &op.msgs[0]
 		if op.encoded {
-			s.untakeQueueOffsets(&op.msgs[0], op.baseOffset, len(op.msgs))
+			s.untakeQueueOffsets(m, op.baseOffset, len(op.msgs))
 		}
+		err = fmt.Errorf("engine: append to %s/%d: %w", m.Topic, m.QueueID, err)
 		s.putOp(op)
-		return fmt.Errorf("engine: append to %s/%d: %w", op.msgs[0].Topic, op.msgs[0].QueueID, err)
+		return err
 	}
 	return nil // op belongs to the flusher now (or is back in the pool)
 }
