@@ -197,7 +197,11 @@ func (c *Client) InvokeAsync(code int16, ext []Field, body []byte, cb func(*Comm
 func (c *Client) InvokeOneway(code int16, ext []Field, body []byte) error {
 	r := c.request(code, ext, body, FlagOneway)
 	if err := c.w.enqueue(r); err != nil {
-		r.release()
+		if errors.Is(err, errWriterClosed) {
+			r.release()
+		} else {
+			c.shutdown(fmt.Errorf("%w: write: %w", ErrClosed, err))
+		}
 		return fmt.Errorf("remoting: invoke oneway %s: %w", RequestName(code), c.errOr(err))
 	}
 	return nil
@@ -217,14 +221,26 @@ func (c *Client) start(cl *call, code int16, ext []Field, body []byte) (int32, e
 	}
 	c.mu.pending[opaque] = cl
 	c.mu.Unlock()
-	if err := c.w.enqueue(r); err != nil {
-		r.release()
-		if c.forget(opaque) {
-			<-c.slots
-		}
-		return 0, c.errOr(err)
+	err := c.w.enqueue(r)
+	if err == nil {
+		return opaque, nil
 	}
-	return opaque, nil
+	if errors.Is(err, errWriterClosed) {
+		r.release() // never queued
+	}
+	// A failed direct write already finished r. Whoever removes the call from the table reports it:
+	// here as the returned error, or (a concurrent shutdown) through the call's own path.
+	owned := c.forget(opaque)
+	if owned {
+		<-c.slots
+	}
+	if !errors.Is(err, errWriterClosed) {
+		c.shutdown(fmt.Errorf("%w: write: %w", ErrClosed, err))
+	}
+	if !owned {
+		return opaque, nil
+	}
+	return 0, c.errOr(err)
 }
 
 func (c *Client) errOr(err error) error {

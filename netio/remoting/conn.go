@@ -91,8 +91,25 @@ func (c *Conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
+		// Replies to a run of pipelined frames are gathered and written by this goroutine when the run
+		// ends (one writev, no hand-off to the writer); ReplyTo from elsewhere still wakes the writer.
+		c.w.hold()
 		c.dispatch(cmd)
+		if !c.rd.buffered() {
+			if err := c.w.flushHeld(); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		}
 	}
+}
+
+func (c *Conn) writeFailed(err error) {
+	if !c.closed.Load() {
+		c.srv.log.Info("remoting: closing connection: write failed", "conn", c.id, "remote", c.remote.String(),
+			"err", err)
+	}
+	c.close()
 }
 
 // readFailed closes the connection for its input, except when Shutdown stopped the reading: then the
@@ -114,9 +131,9 @@ func (c *Conn) readFailed(err error) {
 
 func (c *Conn) writeLoop() {
 	defer c.srv.conns.Done()
-	if err := c.w.run(c.stop); err != nil && !c.closed.Load() {
-		c.srv.log.Info("remoting: closing connection: write failed", "conn", c.id, "remote", c.remote.String(),
-			"err", err)
+	if err := c.w.run(c.stop); err != nil {
+		c.writeFailed(err)
+		return
 	}
 	c.close()
 }
@@ -169,6 +186,13 @@ func (c *Conn) replyBusy(req *Command) {
 	r.RequestCode, r.Stamps = req.Code, req.Stamps
 	c.send(r)
 	limit := c.srv.cfg.MaxInFlightPerConn + MaxQueuedUncountedPerConn
+	if c.w.queued() <= limit {
+		return
+	}
+	if err := c.w.flushHeld(); err != nil { // write what is held before waiting for the writer
+		c.writeFailed(err)
+		return
+	}
 	for c.w.queued() > limit {
 		select {
 		case <-c.w.drain:

@@ -42,7 +42,11 @@
 //
 // Each connection has one reader goroutine, which decodes pipelined frames from a buffered reader and
 // calls Handler.Serve for each request in order, and one writer goroutine, which takes every queued
-// response at once and writes them with one writev, with no lock held across the system call.
+// response at once and writes them with one writev, with no lock held across the system call. Replies
+// made while the reader serves a run of already-buffered frames are written by the reader itself, in
+// one writev, once the run ends and before it reads again (no hand-off for synchronous answers);
+// ReplyTo from other goroutines wakes the writer. Exactly one goroutine writes at a time (an atomic
+// owner flag, not a lock).
 // Conn.Reply, Conn.ReplyTo, Conn.Done and Conn.SendRequestOneway are safe from any goroutine.
 //
 // # In-flight rule

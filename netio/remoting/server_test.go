@@ -587,3 +587,43 @@ func BenchmarkPipelined(b *testing.B) {
 		})
 	}
 }
+
+// TestReplyToDuringHeldRun: deferred replies made by other goroutines while the reader serves a run of
+// pipelined frames (and at any moment around it) are all delivered, none waits for a later request.
+func TestReplyToDuringHeldRun(t *testing.T) {
+	h := HandlerFunc(func(c *Conn, req *Command) {
+		op := req.Opaque
+		switch op % 3 {
+		case 0:
+			c.Reply(req, c.NewResponse())
+		case 1: // answered from another goroutine while this Serve still runs
+			enqueued := make(chan struct{})
+			go func() { c.ReplyTo(op, c.NewResponse()); close(enqueued) }()
+			<-enqueued
+		default: // answered from another goroutine at an arbitrary moment
+			go c.ReplyTo(op, c.NewResponse())
+		}
+	})
+	s := startServer(t, ServerConfig{}, h)
+	for round := range 20 {
+		rc := dialRaw(t, s)
+		const n = 300
+		var all []byte
+		for i := range n {
+			all = append(all, frameOf(SerializeJSON, []byte(`{"code":34,"opaque":`+itoa(i)+`}`), nil)...)
+		}
+		rc.write(all)
+		seen := make(map[int32]bool, n)
+		for range n {
+			seen[rc.read().Opaque] = true
+		}
+		if len(seen) != n {
+			t.Fatalf("round %d: %d distinct answers, want %d", round, len(seen), n)
+		}
+		// One last request on its own: its answer must not wait for another request.
+		rc.write(frameOf(SerializeJSON, []byte(`{"code":34,"opaque":2}`), nil))
+		if r := rc.read(); r.Opaque != 2 {
+			t.Fatalf("round %d: got %s", round, r)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ringmq/ringmq/perf"
 )
@@ -78,6 +79,19 @@ func (fr *frameReader) next() (*Command, error) {
 	}
 }
 
+// buffered reports whether next would return without reading: a whole frame (or a bad length prefix)
+// is buffered, or a read error is pending.
+func (fr *frameReader) buffered() bool {
+	if fr.readErr != nil {
+		return true
+	}
+	if fr.w-fr.r < frameLenBytes {
+		return false
+	}
+	size, err := fr.lim.frameSize(fr.buf[fr.r:fr.w])
+	return err != nil || fr.w-fr.r >= size
+}
+
 // makeRoom ensures the pending frame (need bytes from fr.r) fits in buf after fr.r.
 func (fr *frameReader) makeRoom(need int) {
 	if len(fr.buf)-fr.r >= need && fr.w < len(fr.buf) {
@@ -117,9 +131,15 @@ func (fr *frameReader) noteSize(size int) {
 // errWriterClosed is returned by enqueue once the writer stopped.
 var errWriterClosed = errors.New("remoting: connection closed")
 
-// frameWriter owns a connection's output. Producers (any goroutine) enqueue encoded Responses; one
-// goroutine (run) takes the whole queue under the lock, then writes it with one writev (net.Buffers)
-// with no lock held, then finishes each Response (accounting, release hook, pool).
+// frameWriter owns a connection's output. Producers (any goroutine) enqueue encoded Responses. Whoever
+// holds the owner flag takes the whole queue under the lock, writes it with one writev (net.Buffers)
+// with no lock held, then finishes each Response (accounting, release hook, pool). The owner is the
+// writer goroutine (run), or the server's reader: it holds wake-ups while it serves a run of buffered
+// frames (hold), then writes every reply queued meanwhile itself (flushHeld) before it reads again, so
+// a synchronous reply needs no hand-off to another goroutine. (The client keeps the writer goroutine:
+// callers writing directly cost a syscall per request and lost batching in the pipelined benchmark.)
+// Whoever releases the owner flag with responses still queued wakes the writer goroutine, so nothing
+// waits for a later enqueue.
 type frameWriter struct {
 	nc net.Conn
 	// finish is called once per Response: after it was written (writtenNs = perf.Now() after the
@@ -127,22 +147,25 @@ type frameWriter struct {
 	finish func(r *Response, writtenNs int64)
 	wake   chan struct{} // cap 1: the queue became non-empty
 	drain  chan struct{} // cap 1: a batch was written (reader backpressure)
+	owner  atomic.Bool   // set while a goroutine writes to nc
 	mu     struct {
 		sync.Mutex
 		q         []*Response
 		closed    bool
-		maxQueued int // high-water mark of len(q), for tests and debugging
+		held      bool // the reader will flush: enqueue need not wake the writer
+		maxQueued int  // high-water mark of len(q), for tests and debugging
 	}
-	batch []*Response // writer-owned: the batch being written
-	iov   [][]byte    // writer-owned: backing array of the net.Buffers
-	bufs  net.Buffers // writer-owned; a field so WriteTo's receiver does not escape per call
+	batch []*Response // owner's: the batch being written
+	iov   [][]byte    // owner's: backing array of the net.Buffers
+	bufs  net.Buffers // owner's; a field so WriteTo's receiver does not escape per call
 }
 
 func newFrameWriter(nc net.Conn, finish func(r *Response, writtenNs int64)) *frameWriter {
 	return &frameWriter{nc: nc, finish: finish, wake: make(chan struct{}, 1), drain: make(chan struct{}, 1)}
 }
 
-// enqueue queues an encoded Response. On errWriterClosed the caller still owns r.
+// enqueue queues an encoded Response and wakes the writer (unless held). On errWriterClosed the caller
+// still owns r.
 func (w *frameWriter) enqueue(r *Response) error {
 	w.mu.Lock()
 	if w.mu.closed {
@@ -151,12 +174,57 @@ func (w *frameWriter) enqueue(r *Response) error {
 	}
 	w.mu.q = append(w.mu.q, r)
 	w.mu.maxQueued = max(w.mu.maxQueued, len(w.mu.q))
+	held := w.mu.held
 	w.mu.Unlock()
+	if !held {
+		w.signal()
+	}
+	return nil
+}
+
+func (w *frameWriter) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// hold makes enqueues skip waking the writer until flushHeld: the caller promises to call flushHeld
+// before it blocks.
+func (w *frameWriter) hold() {
+	w.mu.Lock()
+	w.mu.held = true
+	w.mu.Unlock()
+}
+
+// flushHeld ends hold and writes what is queued on the calling goroutine, or leaves it to the current
+// owner. It returns the write error of a direct write.
+func (w *frameWriter) flushHeld() error {
+	w.mu.Lock()
+	w.mu.held = false
+	n := len(w.mu.q)
+	w.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if ok, err := w.tryWrite(); ok {
+		return err
+	}
+	w.signal()
 	return nil
+}
+
+// tryWrite writes the queue if it can take the owner flag; ok reports whether it did.
+func (w *frameWriter) tryWrite() (ok bool, err error) {
+	if !w.owner.CompareAndSwap(false, true) {
+		return false, nil
+	}
+	err = w.writeQueued()
+	w.owner.Store(false)
+	if err == nil && w.queued() > 0 {
+		w.signal()
+	}
+	return true, err
 }
 
 // queued returns the number of queued Responses.
@@ -167,24 +235,24 @@ func (w *frameWriter) queued() int {
 	return n
 }
 
-// run writes until stop is closed or a write fails; then it drops (finishes) whatever is queued and
-// refuses further enqueues. It returns the write error, or nil when stopped.
+// run writes on wake-ups until stop is closed or a write fails; then it drops (finishes) whatever is
+// queued and refuses further enqueues. It returns the write error, or nil when stopped.
 func (w *frameWriter) run(stop <-chan struct{}) error {
-	var err error
-	for err == nil {
+	for {
 		select {
 		case <-w.wake:
 		case <-stop:
 			w.closeAndDrop()
 			return nil
 		}
-		err = w.writeQueued()
+		if _, err := w.tryWrite(); err != nil {
+			w.closeAndDrop()
+			return err
+		}
 	}
-	w.closeAndDrop()
-	return err
 }
 
-// writeQueued writes every queued Response in one writev.
+// writeQueued writes every queued Response in one writev. Only the owner calls it.
 func (w *frameWriter) writeQueued() error {
 	w.mu.Lock()
 	w.batch, w.mu.q = w.mu.q, w.batch[:0]
