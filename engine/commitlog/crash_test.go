@@ -53,6 +53,7 @@ type workload struct {
 	all    *ackLog // every appended record (acked or not), for ASYNC checks
 	nextID *atomic.Uint64
 	sync   bool
+	budget *atomic.Int64 // appends left for all writers: bounds an iteration's work
 }
 
 func (w *workload) run(seed uint64, stop <-chan struct{}) {
@@ -62,6 +63,9 @@ func (w *workload) run(seed uint64, stop <-chan struct{}) {
 		case <-stop:
 			return
 		default:
+		}
+		if w.budget.Add(-1) < 0 {
+			return
 		}
 		nb := 1 + rng.IntN(3)
 		recs := make([]*testRec, nb)
@@ -130,15 +134,17 @@ func crashRound(t *testing.T, seed uint64, syncMode bool, it int) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		writers := 1 + rng.IntN(6)
+		target := 20 + rng.IntN(400)
+		budget := &atomic.Int64{}
+		budget.Store(int64(2 * target)) // batches of 1-3: the target is reached
 		for i := range writers {
 			wg.Add(1)
 			wseed := rng.Uint64() + uint64(i)
 			go func() {
 				defer wg.Done()
-				(&workload{l: l, acks: acks, all: all, nextID: nextID, sync: syncMode}).run(wseed, stop)
+				(&workload{l: l, acks: acks, all: all, nextID: nextID, sync: syncMode, budget: budget}).run(wseed, stop)
 			}()
 		}
-		target := 20 + rng.IntN(400)
 		pollUntil(t, "appends", 20*time.Second, func() bool { return len(all.snapshot()) >= target })
 		var ackedBefore []appended
 		if syncMode {
