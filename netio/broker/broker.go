@@ -231,6 +231,7 @@ type Broker struct {
 	locks     *lockTable
 	sched     *scheduler
 	txc       *txChecker
+	resolved  resolvedTx    // half messages END_TRANSACTION resolved in this run
 	queuePick atomic.Uint32 // round robin for sends with queueId < 0
 
 	started  atomic.Bool

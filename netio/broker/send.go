@@ -309,8 +309,8 @@ func (b *Broker) retryOrDLQ(group string, h *sendHeader) (string, int32, bool, e
 }
 
 // appendAndAnswer hands s to the store and answers now (synchronous error) or later
-// (from Done, or here when Done ran inside Append).
-func (b *Broker) appendAndAnswer(s *sendState, c *remoting.Conn, req *remoting.Command) {
+// (from Done, or here when Done ran inside Append). It reports whether the store took it.
+func (b *Broker) appendAndAnswer(s *sendState, c *remoting.Conn, req *remoting.Command) bool {
 	s.conn, s.opaque = c, req.Opaque
 	s.phase.Store(phaseAppending)
 	s.stamps.Mark(perf.StageQueued)
@@ -324,12 +324,13 @@ func (b *Broker) appendAndAnswer(s *sendState, c *remoting.Conn, req *remoting.C
 		code, remark := storeErrorCode(err)
 		b.sends.put(s)
 		b.replyError(c, req, code, remark)
-		return
+		return false
 	}
 	s.stamps.Mark(perf.StageAppended)
 	if !s.phase.CompareAndSwap(phaseAppending, phaseAppended) {
 		s.answer() // Done already ran
 	}
+	return true
 }
 
 // Done implements engine.Waiter: the append is durable (err == nil) or failed.

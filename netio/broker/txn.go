@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/ringmq/ringmq/engine"
 	"github.com/ringmq/ringmq/engine/record"
@@ -66,6 +67,10 @@ func (b *Broker) handleEndTransaction(c *remoting.Conn, req *remoting.Command) {
 		b.replyError(c, req, code, remark)
 		return
 	}
+	if !b.resolved.claim(v.QueueOffset()) {
+		b.replyOK(c, req) // already committed or rolled back: answer again, store nothing
+		return
+	}
 	if et.commitOrRollback == txRollback {
 		b.writeOpRecord(v.QueueOffset())
 		b.replyOK(c, req)
@@ -106,11 +111,13 @@ func (b *Broker) commitHalf(c *remoting.Conn, req *remoting.Command, v record.Vi
 	}
 	tc, ok := b.meta.TopicBytes(realTopic)
 	if !ok {
+		b.resolved.release(v.QueueOffset())
 		b.replyError(c, req, remoting.RespTopicNotExist, fmt.Sprintf("topic[%s] of the transaction no longer exists", realTopic))
 		return
 	}
 	s := b.sends.get(req)
 	if s == nil {
+		b.resolved.release(v.QueueOffset())
 		b.replyError(c, req, remoting.RespSystemBusy, "[REJECTREQUEST]system busy: too many sends waiting for the disk")
 		return
 	}
@@ -122,6 +129,7 @@ func (b *Broker) commitHalf(c *remoting.Conn, req *remoting.Command, v record.Vi
 	if d.parked {
 		if _, err := b.ensureSystemTopic(d.topic, parkedQueueNums(d.topic)); err != nil {
 			b.sends.put(s)
+			b.resolved.release(v.QueueOffset())
 			b.replyError(c, req, remoting.RespSystemError, err.Error())
 			return
 		}
@@ -133,7 +141,10 @@ func (b *Broker) commitHalf(c *remoting.Conn, req *remoting.Command, v record.Vi
 		PreparedTransactionOffset: et.commitLogOffset, Body: v.Body(), Properties: s.props,
 	}
 	halfQueueOffset := v.QueueOffset()
-	b.appendAndAnswer(s, c, req)
+	if !b.appendAndAnswer(s, c, req) {
+		b.resolved.release(halfQueueOffset) // not stored: a later answer may commit it
+		return
+	}
 	b.writeOpRecord(halfQueueOffset)
 }
 
@@ -161,3 +172,48 @@ func (b *Broker) writeOpRecord(halfQueueOffset int64) {
 type discardWaiter struct{}
 
 func (discardWaiter) Done(*engine.PutResult, error) {}
+
+// maxResolvedTx bounds the half messages remembered as resolved in this run.
+const maxResolvedTx = 1 << 16
+
+// resolvedTx remembers which half messages (by queue offset) END_TRANSACTION already
+// committed or rolled back in this run, so a second answer (a check racing the producer's
+// own END_TRANSACTION) does not store the message twice. FIFO-bounded; safe for
+// concurrent use. Across restarts the op records are the memory (txcheck.go).
+type resolvedTx struct {
+	mu struct {
+		sync.Mutex
+		set  map[int64]struct{}
+		ring [maxResolvedTx]int64
+		next int
+		n    int
+	}
+}
+
+// claim marks q resolved and reports whether this call was the first to.
+func (r *resolvedTx) claim(q int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.set == nil {
+		r.mu.set = make(map[int64]struct{})
+	}
+	if _, ok := r.mu.set[q]; ok {
+		return false
+	}
+	if r.mu.n == maxResolvedTx {
+		delete(r.mu.set, r.mu.ring[r.mu.next])
+	} else {
+		r.mu.n++
+	}
+	r.mu.ring[r.mu.next] = q
+	r.mu.next = (r.mu.next + 1) % maxResolvedTx
+	r.mu.set[q] = struct{}{}
+	return true
+}
+
+// release forgets q (its commit could not be stored, so a later answer may retry it).
+func (r *resolvedTx) release(q int64) {
+	r.mu.Lock()
+	delete(r.mu.set, q)
+	r.mu.Unlock()
+}
