@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ringmq/ringmq/perf"
+	"github.com/ringmq/ringmq/perf/admin"
 )
 
 // Limits of `ringmqctl latency`.
@@ -31,13 +33,14 @@ func runLatency(args []string) error { return latencyCmd(args, os.Stdout, os.Std
 func latencyCmd(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("latency", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	admin := fs.String("admin", latencyDefaultAdmin, "the broker's admin HTTP address, HOST:PORT (its --admin-listen)")
+	adminAddr := fs.String("admin", latencyDefaultAdmin, "the broker's admin HTTP address, HOST:PORT (its --admin-listen)")
 	window := fs.String("window", "1m", "report window: 10s, 1m, 10m, all, or a duration up to 10m")
 	byCode := fs.Bool("codes", false, "also print the stage table of every request code")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of tables")
+	slowN := fs.Int("slow", 0, "also print the newest `N` slow requests with their stage breakdown (at most 1000)")
 	timeout := fs.Duration("timeout", 5*time.Second, "HTTP timeout")
 	fs.Usage = func() {
-		fmt.Fprintln(errOut, "usage: ringmqctl latency [--admin HOST:PORT] [--window 1m] [--codes] [--json]")
+		fmt.Fprintln(errOut, "usage: ringmqctl latency [--admin HOST:PORT] [--window 1m] [--codes] [--slow N] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -46,12 +49,16 @@ func latencyCmd(args []string, out, errOut io.Writer) error {
 		}
 		return errUsage // flag printed the error and the usage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(errOut, "ringmqctl latency: unexpected argument %q\n", fs.Arg(0))
+	if fs.NArg() > 0 || *slowN < 0 || *slowN > 1000 {
+		if fs.NArg() > 0 {
+			fmt.Fprintf(errOut, "ringmqctl latency: unexpected argument %q\n", fs.Arg(0))
+		} else {
+			fmt.Fprintf(errOut, "ringmqctl latency: --slow %d: want 0..1000\n", *slowN)
+		}
 		fs.Usage()
 		return errUsage
 	}
-	rep, raw, err := fetchLatency(*admin, *window, *timeout)
+	rep, raw, err := fetchLatency(*adminAddr, *window, *timeout)
 	if err != nil {
 		return err
 	}
@@ -59,36 +66,75 @@ func latencyCmd(args []string, out, errOut io.Writer) error {
 		_, err := out.Write(raw)
 		return err
 	}
-	return printLatency(out, rep, *byCode)
+	if err := printLatency(out, rep, *byCode); err != nil || *slowN == 0 {
+		return err
+	}
+	var slow admin.SlowResponse
+	if _, err := getAdminJSON(*adminAddr, "/api/slow?limit="+strconv.Itoa(*slowN), *timeout, &slow); err != nil {
+		return err
+	}
+	return printSlow(out, &slow)
+}
+
+// printSlow writes the slow requests, newest first, one line each with the stages they spent
+// time in and the evidence gathered for them.
+func printSlow(out io.Writer, slow *admin.SlowResponse) error {
+	fmt.Fprintf(out, "\nSLOW REQUESTS over %s: %d since start, %d kept, %d not logged\n",
+		fmtLatencyUs(slow.ThresholdUs, 1), slow.Total, slow.Kept, slow.Dropped)
+	t := latencyTable{head: []string{"time", "code", "topic", "queue", "size", "total", "stages (time to enter each) | evidence"}, freeLast: true}
+	for _, r := range slow.Requests {
+		var stages []string
+		for i, st := range r.Stages {
+			if i == 0 {
+				continue // the first stage passed: the request's start
+			}
+			stages = append(stages, st.Stage+" "+fmtLatencyUs(float64(st.DeltaNs)/1e3, 1))
+		}
+		for _, ev := range r.Evidence {
+			stages = append(stages, "| "+ev.Kind+" "+fmtLatencyUs(float64(ev.EndNs-ev.StartNs)/1e3, 1)+" "+ev.Detail)
+		}
+		t.add(r.Time.UTC().Format("15:04:05.000000"), r.CodeName, r.Topic, strconv.Itoa(int(r.QueueID)),
+			strconv.FormatInt(r.SizeBytes, 10), fmtLatencyUs(float64(r.TotalNs)/1e3, 1), strings.Join(stages, ", "))
+	}
+	return t.write(out)
 }
 
 // fetchLatency GETs /api/latency from the admin server and decodes it.
-func fetchLatency(admin, window string, timeout time.Duration) (*perf.LatencyReport, []byte, error) {
-	u := "http://" + admin + "/api/latency?window=" + url.QueryEscape(window)
-	c := &http.Client{Timeout: timeout}
-	resp, err := c.Get(u)
-	if err != nil {
-		return nil, nil, fmt.Errorf("fetch %s: %w (is the broker's admin server on %s? see --admin)", u, err, admin)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, latencyMaxReportBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", u, err)
-	}
-	if len(raw) > latencyMaxReportBytes {
-		return nil, nil, fmt.Errorf("%s: report larger than %d bytes", u, latencyMaxReportBytes)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(raw)))
-	}
+func fetchLatency(adminAddr, window string, timeout time.Duration) (*perf.LatencyReport, []byte, error) {
 	var rep perf.LatencyReport
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		return nil, nil, fmt.Errorf("decode %s: %w", u, err)
+	raw, err := getAdminJSON(adminAddr, "/api/latency?window="+url.QueryEscape(window), timeout, &rep)
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(rep.Percentiles) == 0 {
 		return nil, nil, errors.New("report without percentiles (not a ringmq admin server?)")
 	}
 	return &rep, raw, nil
+}
+
+// getAdminJSON GETs path from the admin server at adminAddr and decodes the JSON answer into v.
+func getAdminJSON(adminAddr, path string, timeout time.Duration, v any) ([]byte, error) {
+	u := "http://" + adminAddr + path
+	c := &http.Client{Timeout: timeout}
+	resp, err := c.Get(u)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w (is the broker's admin server on %s? see --admin)", u, err, adminAddr)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, latencyMaxReportBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", u, err)
+	}
+	if len(raw) > latencyMaxReportBytes {
+		return nil, fmt.Errorf("%s: answer larger than %d bytes", u, latencyMaxReportBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(raw)))
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", u, err)
+	}
+	return raw, nil
 }
 
 // printLatency writes the report as tables: SLO, end to end per code, stages of the sends.
@@ -145,6 +191,8 @@ func printLatency(out io.Writer, rep *perf.LatencyReport, byCode bool) error {
 type latencyTable struct {
 	head []string
 	rows [][]string
+	// freeLast leaves the last column out of the alignment: free text, left as written.
+	freeLast bool
 }
 
 func (t *latencyTable) add(cells ...string) { t.rows = append(t.rows, cells) }
@@ -166,6 +214,11 @@ func (t *latencyTable) write(out io.Writer) error {
 	fmt.Fprintln(tw)
 	for _, r := range append([][]string{t.head}, t.rows...) {
 		fmt.Fprintf(tw, "%-*s\t", nameWidth, r[0])
+		if t.freeLast {
+			last := len(r) - 1
+			fmt.Fprintln(tw, strings.Join(r[1:last], "\t")+"\t  "+r[last])
+			continue
+		}
 		fmt.Fprintln(tw, strings.Join(r[1:], "\t")+"\t")
 	}
 	return tw.Flush()

@@ -133,3 +133,27 @@ func TestLatencyErrors(t *testing.T) {
 		t.Errorf("--help: got %v and %q, want flag.ErrHelp and the flags", err, errOut.String())
 	}
 }
+
+func TestLatencySlow(t *testing.T) {
+	addr := adminWithLoad(t, 300) // sends 0, 100, 200 took 3 ms
+	var out, errOut bytes.Buffer
+	if err := latencyCmd([]string{"--admin", addr, "--slow", "2"}, &out, &errOut); err != nil {
+		t.Fatalf("latency --slow: %v (stderr %s)", err, errOut.String())
+	}
+	text := out.String()
+	t.Logf("output:\n%s", text)
+	for _, want := range []string{
+		"SLOW REQUESTS over 1.00ms: 3 since start, 3 kept",
+		"appended 750us, durable 1.50ms, written 750us", "SEND_MESSAGE_V2", "orders",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if n := strings.Count(text, "3.00ms  appended"); n != 2 {
+		t.Errorf("slow rows: got %d, want 2 (--slow 2)", n)
+	}
+	if err := latencyCmd([]string{"--admin", addr, "--slow", "5000"}, &out, &errOut); !errors.Is(err, errUsage) {
+		t.Errorf("--slow 5000: got %v, want errUsage", err)
+	}
+}
