@@ -14,7 +14,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestCheckpointGolden(t *testing.T) {
-	c := checkpoint{commitLogDurable: 0x123456, consumeQueueDurable: 0x1234, indexDurable: 0x1200, writtenAtMs: 1795238134600}
+	c := checkpoint{seq: 7, commitLogDurable: 0x123456, consumeQueueDurable: 0x1234, indexDurable: 0x1200, writtenAtMs: 1795238134600}
 	var b [checkpointSizeBytes]byte
 	c.encode(b[:])
 	got := hex.EncodeToString(b[:]) + "\n"
@@ -39,23 +39,38 @@ func TestCheckpointGolden(t *testing.T) {
 func TestCheckpointFile(t *testing.T) {
 	mem := vfs.NewMem()
 	_ = mem.MkdirAll("/d", 0o755)
-	if _, ok, err := readCheckpoint(mem, "/d"); ok || err != nil {
+	cf, ok, err := openCheckpoint(mem, "/d")
+	if ok || err != nil {
 		t.Fatalf("missing file: ok=%v err=%v", ok, err)
 	}
-	c := checkpoint{commitLogDurable: 10, consumeQueueDurable: 9, indexDurable: 8, writtenAtMs: 7}
-	if err := writeCheckpoint(mem, "/d", c); err != nil {
-		t.Fatal(err)
+	for i := int64(1); i <= 3; i++ {
+		if err := cf.write(checkpoint{commitLogDurable: 10 * i, consumeQueueDurable: 9 * i, indexDurable: 8 * i, writtenAtMs: i}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got, ok, err := readCheckpoint(mem.Crash(), "/d"); !ok || err != nil || got != c {
+	reopen := func(fsys vfs.FS) (checkpoint, bool, error) {
+		cf, ok, err := openCheckpoint(fsys, "/d")
+		if cf != nil {
+			_ = cf.close()
+		}
+		return cf.last, ok, err
+	}
+	if got, ok, err := reopen(mem.Crash()); !ok || err != nil || got.seq != 3 || got.commitLogDurable != 30 {
 		t.Fatalf("after crash: %+v %v %v", got, ok, err)
 	}
+	// Tear the newest slot (seq 3 is in slot 1): the previous checkpoint is used.
 	f, _ := mem.OpenReadWrite("/d/" + checkpointName)
-	_, _ = f.WriteAt([]byte{0xFF}, 20)
+	_, _ = f.WriteAt([]byte{0xFF}, checkpointSizeBytes+30)
+	if got, ok, err := reopen(mem); !ok || err != nil || got.seq != 2 || got.commitLogDurable != 20 {
+		t.Fatalf("torn newest slot: %+v %v %v", got, ok, err)
+	}
+	_, _ = f.WriteAt([]byte{0xFF}, 30)
 	_ = f.Close()
 	var ce *CheckpointError
-	if _, _, err := readCheckpoint(mem, "/d"); !errors.As(err, &ce) {
-		t.Fatalf("corrupt file: %v", err)
+	if _, _, err := reopen(mem); !errors.As(err, &ce) {
+		t.Fatalf("both slots torn: %v", err)
 	}
+	_ = cf.close()
 	crashed, err := createAbortMarker(mem, "/d")
 	if err != nil || crashed {
 		t.Fatalf("first marker: %v %v", crashed, err)

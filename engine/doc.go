@@ -12,19 +12,22 @@
 //	<Dir>/abort                                       present while the store is open
 //
 // Records are RocketMQ's stored-message layout V1 (package record). The checkpoint file
-// (56 bytes, big-endian, replaced by write-temp, fdatasync, rename, directory sync):
+// holds two 64-byte slots (at 0 and 64), written alternately in place with pwrite +
+// fdatasync; Open takes the valid slot with the higher seq, so a torn write loses only
+// the newest checkpoint, never both:
 //
 //	 off
 //	+---+----------------------------+
-//	|  0| magic "RMQCKPT1"       (8) |
-//	|  8| version u32 = 1            |
+//	|  0| magic "RMQCKPT2"       (8) |
+//	|  8| version u32 = 2            |
 //	| 12| flags u32 = 0              |
-//	| 16| commitLogDurable i64       |
-//	| 24| consumeQueueDurable i64    |
-//	| 32| indexDurable i64           |
-//	| 40| writtenAtMs i64            |
-//	| 48| reserved u32 = 0           |
-//	| 52| crc32 (IEEE) of bytes 0..51|
+//	| 16| seq u64 (slot = seq % 2)   |
+//	| 24| commitLogDurable i64       |
+//	| 32| consumeQueueDurable i64    |
+//	| 40| indexDurable i64           |
+//	| 48| writtenAtMs i64            |
+//	| 56| reserved u32 = 0           |
+//	| 60| crc32 (IEEE) of bytes 0..59|
 //	+---+----------------------------+
 //
 // commitLogDurable: an fdatasync covered the commit log up to here. consumeQueueDurable

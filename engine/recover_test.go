@@ -285,7 +285,7 @@ func TestRebuildWithoutCheckpoint(t *testing.T) {
 	_ = s.Close()
 	// A corrupt checkpoint and lost consume queues: everything is rebuilt from the log.
 	f, _ := mem.Create(filepath.Join(cfg.Dir, checkpointName))
-	_, _ = f.WriteAt([]byte("garbage"), 0)
+	_, _ = f.WriteAt(bytes.Repeat([]byte("garbage!"), 16), 0)
 	_ = f.Close()
 	for _, name := range []string{"00000000000000000000", "00000000000000000320", "00000000000000000640"} {
 		_ = mem.Remove(filepath.Join(cfg.Dir, "consumequeue", "R", "1", name))

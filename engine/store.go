@@ -43,7 +43,8 @@ type Store struct {
 
 	dispatchFailed atomic.Pointer[string]
 	recovery       RecoveryStats
-	ckptMu         sync.Mutex // serialises checkpoint writes (checkpointer vs Close)
+	ckptMu         sync.Mutex      // serialises checkpoint writes (checkpointer vs Close)
+	ckpt           *checkpointFile // under ckptMu after Open
 	lastMin        atomic.Int64
 }
 
@@ -63,12 +64,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	startedAt := time.Now()
+	var cp checkpoint
 	s := &Store{cfg: cfg, nextOffsets: make(map[queueKey]int64),
 		kickCh: make(chan struct{}, 1), freeOps: make(chan *appendOp, maxFreeOps), reqCh: make(chan dispatchReq, maxDispatchRequests), stopCh: make(chan struct{})}
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: mkdir %s: %w", cfg.Dir, err)
 	}
-	cp, haveCP, err := readCheckpoint(cfg.FS, cfg.Dir)
+	ckpt, haveCP, err := openCheckpoint(cfg.FS, cfg.Dir)
 	var cpErr *CheckpointError
 	if errors.As(err, &cpErr) {
 		cfg.Logger.Warn("engine: checkpoint unreadable, rebuilding consume queues and index from the oldest segment", "err", err)
@@ -77,16 +79,20 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.ckpt, cp = ckpt, ckpt.last
 	crashed, err := createAbortMarker(cfg.FS, cfg.Dir)
 	if err != nil {
+		_ = ckpt.close()
 		return nil, err
 	}
 	s.recovery.RecoveredFromCrash, s.recovery.CheckpointMissing = crashed, !haveCP
 	if err := s.openParts(cp); err != nil {
+		_ = ckpt.close()
 		return nil, err
 	}
 	if err := s.recover(cp, haveCP); err != nil {
 		s.closeParts()
+		_ = ckpt.close()
 		return nil, err
 	}
 	s.recovery.Duration = time.Since(startedAt)
@@ -219,13 +225,16 @@ func (s *Store) writeCheckpoint() error {
 	defer s.ckptMu.Unlock()
 	dispatched := s.dispatchedA.Load()
 	clDurable := s.log.DurableOffset()
+	if last := s.ckpt.last; last.seq > 0 && last.consumeQueueDurable == dispatched && last.commitLogDurable == clDurable {
+		return nil // nothing moved: no fdatasync to compete with the commit log's
+	}
 	if err := s.cqs.SyncDirty(); err != nil {
 		return fmt.Errorf("engine: checkpoint: %w", err)
 	}
 	if err := s.idx.Sync(); err != nil {
 		return fmt.Errorf("engine: checkpoint: %w", err)
 	}
-	return writeCheckpoint(s.cfg.FS, s.cfg.Dir, checkpoint{
+	return s.ckpt.write(checkpoint{
 		commitLogDurable: clDurable, consumeQueueDurable: dispatched, indexDurable: dispatched,
 		writtenAtMs: time.Now().UnixMilli(),
 	})
@@ -288,6 +297,9 @@ func (s *Store) Close() error {
 		err = errors.Join(err, fmt.Errorf("engine: close index: %w", cerr))
 	}
 	s.cqs.Close()
+	if cerr := s.ckpt.close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("engine: close checkpoint: %w", cerr))
+	}
 	if s.backend != nil {
 		if cerr := s.backend.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("engine: close backend: %w", cerr))
