@@ -64,33 +64,38 @@ func (l *Log) allocateOne() bool {
 	if err == nil {
 		s, err = l.openSegment(next, true)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
 			err = fmt.Errorf("%w: %v", ErrDiskFull, err)
 			l.ring.SetDiskFull(err)
 		}
+		l.mu.Lock()
 		if l.mu.allocErr == nil {
 			l.cfg.Logger.Error("commitlog: allocator failed", "err", err)
 		}
 		l.mu.allocErr = err
 		l.allocCond.Broadcast()
+		l.mu.Unlock()
 		return false
 	}
-	if l.mu.closed || (len(l.mu.ready) != n) {
+	l.mu.Lock()
+	stale := l.mu.closed || len(l.mu.ready) != n
+	if !stale {
+		if l.mu.allocErr != nil {
+			l.cfg.Logger.Info("commitlog: allocator recovered", "segment", s.path)
+			l.mu.allocErr = nil
+			kick(l.janitorKick)
+		}
+		l.mu.ready = append(l.mu.ready, s)
+		l.segmentsAllocated.Add(1)
+		l.allocCond.Broadcast()
+	}
+	l.mu.Unlock()
+	if stale { // closed meanwhile: close the files without the lock
 		s.w.Close()
 		s.closeFiles()
 		return false
 	}
-	if l.mu.allocErr != nil {
-		l.cfg.Logger.Info("commitlog: allocator recovered", "segment", s.path)
-		l.mu.allocErr = nil
-		kick(l.janitorKick)
-	}
-	l.mu.ready = append(l.mu.ready, s)
-	l.segmentsAllocated.Add(1)
-	l.allocCond.Broadcast()
 	return true
 }
 

@@ -300,9 +300,11 @@ func (l *Log) Close() error {
 // closeSegments closes every segment's files; only when nothing else runs.
 func (l *Log) closeSegments() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	segs := append(l.mu.segs, l.mu.ready...)
+	l.mu.segs, l.mu.ready = nil, nil
+	l.mu.Unlock()
 	var errs []error
-	for _, s := range append(l.mu.segs, l.mu.ready...) {
+	for _, s := range segs {
 		if s.pins.Load() != 0 {
 			errs = append(errs, fmt.Errorf("commitlog: close: segment %s still has %d pinned reads", s.path, s.pins.Load()))
 		}
@@ -312,7 +314,6 @@ func (l *Log) closeSegments() error {
 		}
 		errs = append(errs, s.closeFiles())
 	}
-	l.mu.segs, l.mu.ready = nil, nil
 	return errors.Join(errs...)
 }
 
