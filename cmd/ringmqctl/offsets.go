@@ -4,6 +4,7 @@ package main
 // committed offset, and the lag between them.
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ func runOffsets(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	c := defineConnFlags(fs)
 	group := fs.String("group", "", "consumer `GROUP` (required)")
+	asJSON := fs.Bool("json", false, "print JSON (one object per queue) instead of a table")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: ringmqctl offsets --group GROUP [flags] TOPIC\n\n"+
 			"For each queue of TOPIC: the max offset (next to be written), the group's committed\n"+
@@ -39,9 +41,7 @@ func runOffsets(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sort.Slice(r.QueueDatas, func(i, j int) bool { return r.QueueDatas[i].BrokerName < r.QueueDatas[j].BrokerName })
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "BROKER\tQUEUE\tMAX_OFFSET\tCOMMITTED\tLAG\t")
-	var totalLag int64
+	var rows []queueOffsetRow
 	for _, q := range r.QueueDatas {
 		addr := r.masterOf(q.BrokerName)
 		if addr == "" {
@@ -52,14 +52,37 @@ func runOffsets(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			committedS, lagS := "-", "-"
-			if committed >= 0 {
-				committedS = strconv.FormatInt(committed, 10)
-				lagS = strconv.FormatInt(maxOff-committed, 10)
-				totalLag += maxOff - committed
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", q.BrokerName, id, maxOff, committedS, lagS)
+			rows = append(rows, queueOffsetRow{Broker: q.BrokerName, Queue: id, MaxOffset: maxOff, Committed: committed})
 		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return printOffsets(stdout, rows)
+}
+
+// queueOffsetRow is one queue's line; Committed is -1 when the group has no offset.
+type queueOffsetRow struct {
+	Broker    string `json:"broker"`
+	Queue     int    `json:"queue"`
+	MaxOffset int64  `json:"maxOffset"`
+	Committed int64  `json:"committed"`
+}
+
+func printOffsets(w io.Writer, rows []queueOffsetRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "BROKER\tQUEUE\tMAX_OFFSET\tCOMMITTED\tLAG\t")
+	var totalLag int64
+	for _, r := range rows {
+		committed, lag := "-", "-"
+		if r.Committed >= 0 {
+			committed = strconv.FormatInt(r.Committed, 10)
+			lag = strconv.FormatInt(r.MaxOffset-r.Committed, 10)
+			totalLag += r.MaxOffset - r.Committed
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", r.Broker, r.Queue, r.MaxOffset, committed, lag)
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t%d\t\n", totalLag)
 	return tw.Flush()

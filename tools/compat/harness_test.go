@@ -9,6 +9,7 @@ package compat
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -28,8 +29,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 )
 
-// ringmqBin is the binary TestMain builds.
-var ringmqBin string
+// The binaries TestMain builds.
+var ringmqBin, ringmqctlBin string
 
 // Limits of the harness.
 const (
@@ -50,21 +51,45 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "compat:", err)
 		os.Exit(1)
 	}
-	ringmqBin = filepath.Join(dir, "ringmq")
+	ringmqBin, ringmqctlBin = filepath.Join(dir, "ringmq"), filepath.Join(dir, "ringmqctl")
 	// Built from the product module's root: this module does not contain it.
-	build := exec.Command("go", "build", "-o", ringmqBin, "./cmd/ringmq")
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/ringmq", "./cmd/ringmqctl")
 	build.Dir = filepath.Join("..", "..")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "compat: build ringmq:", err)
+		fmt.Fprintln(os.Stderr, "compat: build ringmq and ringmqctl:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
+	}
+	// The client runs its callbacks under primitive.WithRecover, which recovers only when
+	// a handler is set: without one a client panic (an async send unanswered for 3 s
+	// panics after reporting the timeout) kills the test binary. Record them instead;
+	// every cluster's cleanup fails its test if one happened.
+	primitive.PanicHandler = func(v any) {
+		clientPanics.Add(1)
+		lastClientPanic.Store(fmt.Sprintf("%v", v))
 	}
 	// The client keeps broadcasting offsets under $HOME unless told otherwise.
 	os.Setenv("rocketmq.client.localOffsetStoreDir", filepath.Join(dir, "client-offsets"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Panics the client recovered through primitive.PanicHandler.
+var (
+	clientPanics    atomic.Int64
+	lastClientPanic atomic.Value // string
+)
+
+// failOnClientPanic fails t at cleanup if the client panicked while t ran.
+func failOnClientPanic(t testing.TB) {
+	before := clientPanics.Load()
+	t.Cleanup(func() {
+		if n := clientPanics.Load() - before; n > 0 {
+			t.Errorf("the RocketMQ client panicked %d times during the test (recovered); last: %v", n, lastClientPanic.Load())
+		}
+	})
 }
 
 // freePort returns a loopback port nothing listens on right now.
@@ -252,6 +277,7 @@ type clusterOptions struct {
 // ports with a fresh data dir, and waits until both accept connections.
 func startCluster(t testing.TB, opts clusterOptions) *cluster {
 	t.Helper()
+	failOnClientPanic(t)
 	dir := t.TempDir()
 	c := &cluster{
 		t:           t,
@@ -291,12 +317,28 @@ func startCluster(t testing.TB, opts clusterOptions) *cluster {
 	}
 	c.broker = startProc(t, "broker", filepath.Join(dir, "broker.log"), "broker", "-c", confPath)
 	c.broker.waitListening(c.brokerAddr)
+	c.waitRegistered()
 	return c
+}
+
+// autoCreateTopic is RocketMQ's template topic for auto-created topics (TBW102); a broker
+// with autoCreateTopicEnable registers it, so its route says the broker is registered.
+const autoCreateTopic = "TBW102"
+
+// waitRegistered waits until the name server routes TBW102 to the broker: the broker's
+// listener accepts before the broker serves and registers.
+func (c *cluster) waitRegistered() {
+	c.t.Helper()
+	mqs := c.waitRoute(autoCreateTopic, 0)
+	if mqs[0].BrokerName == "" {
+		c.t.Fatalf("route of %s has no broker name", autoCreateTopic)
+	}
 }
 
 // startDev starts `ringmq dev` (name server + broker in one process) on free ports.
 func startDev(t testing.TB) *cluster {
 	t.Helper()
+	failOnClientPanic(t)
 	dir := t.TempDir()
 	c := &cluster{
 		t:           t,
@@ -311,6 +353,7 @@ func startDev(t testing.TB) *cluster {
 		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	c.namesrv.waitListening(c.namesrvAddr)
 	c.namesrv.waitListening(c.brokerAddr)
+	c.waitRegistered()
 	return c
 }
 
@@ -325,6 +368,33 @@ func (c *cluster) restartBroker(kill bool) {
 	}
 	c.broker.restart()
 	c.broker.waitListening(c.brokerAddr)
+	c.waitRegistered()
+}
+
+// committedOffsets returns queue id -> the offset group has committed on the broker
+// (-1 = none) and queue id -> max offset, as `ringmqctl offsets --json` reports them.
+func (c *cluster) committedOffsets(group, topic string) (committed, maxOffsets map[int]int64) {
+	c.t.Helper()
+	cmd := exec.Command(ringmqctlBin, "offsets", "--json", "--namesrv", c.namesrvAddr, "--group", group, topic)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("ringmqctl offsets: %v: %s", err, stderr.String())
+	}
+	var rows []struct {
+		Queue     int   `json:"queue"`
+		MaxOffset int64 `json:"maxOffset"`
+		Committed int64 `json:"committed"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		c.t.Fatalf("ringmqctl offsets: %v in %q", err, out)
+	}
+	committed, maxOffsets = map[int]int64{}, map[int]int64{}
+	for _, r := range rows {
+		committed[r.Queue], maxOffsets[r.Queue] = r.Committed, r.MaxOffset
+	}
+	return committed, maxOffsets
 }
 
 // instanceSeq makes client instance names unique in this process: clients that share

@@ -173,13 +173,13 @@ func (l *ledger) compare(m *primitive.MessageExt) string {
 	return strings.Join(diffs, "; ")
 }
 
-// received counts the distinct ids in want that were delivered at least once.
-func (l *ledger) received(want []string) int {
+// received counts the ids in want delivered at least times times.
+func (l *ledger) received(want []string, times int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for _, id := range want {
-		if l.delivered[id] > 0 {
+		if l.delivered[id] >= times {
 			n++
 		}
 	}
@@ -190,23 +190,29 @@ func (l *ledger) received(want []string) int {
 // timeout naming what is missing.
 func (l *ledger) waitReceived(t testing.TB, want []string, timeout time.Duration) {
 	t.Helper()
+	l.waitDelivered(t, want, 1, timeout)
+}
+
+// waitDelivered waits until every id in want was delivered at least times times.
+func (l *ledger) waitDelivered(t testing.TB, want []string, times int, timeout time.Duration) {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for l.received(want) < len(want) {
+	for l.received(want, times) < len(want) {
 		select {
 		case <-l.changed:
 		case <-deadline.C:
 			l.mu.Lock()
 			var missing []string
 			for _, id := range want {
-				if l.delivered[id] == 0 {
+				if l.delivered[id] < times {
 					missing = append(missing, id)
 				}
 			}
 			l.mu.Unlock()
 			sort.Strings(missing)
-			t.Fatalf("after %v: %d of %d messages not received; first missing: %s",
-				timeout, len(missing), len(want), strings.Join(missing[:min(10, len(missing))], " "))
+			t.Fatalf("after %v: %d of %d messages not delivered %d time(s); first missing: %s",
+				timeout, len(missing), len(want), times, strings.Join(missing[:min(10, len(missing))], " "))
 		}
 	}
 }
