@@ -270,6 +270,7 @@ func benchConcurrent(b *testing.B, backend string, writers int) {
 	st := l.Stats().Flush
 	close(stop)
 	wg.Wait()
+	b.ReportMetric(float64(l.Stats().AllocatorWaits), "alloc-waits")
 	b.ReportMetric(total/secs, "acks/s")
 	b.ReportMetric(total*benchRecBytes/secs/1e6, "MB/s")
 	if syncs := st.Syncs - st0.Syncs; syncs > 0 {
