@@ -108,7 +108,10 @@ func (s *Store) SetArrivalListener(fn func(topic string, queueID int32, maxOffse
 }
 
 // DeleteTopic drops the topic's consume queues (files and directories) and its queue
-// offsets; its records stay in the commit log until retention removes them.
+// offsets; its records stay in the commit log until retention removes them. The broker
+// stops accepting sends to the topic first: a message appended while the topic is being
+// deleted may re-create its queue at that message's old offset, and later sends (which
+// restart at 0) are then not visible until the queue passes it.
 func (s *Store) DeleteTopic(topic string) error {
 	if s.closing.Load() {
 		return ErrClosed
