@@ -5,6 +5,7 @@
 //	ringmqctl topic list|create ...       topics
 //	ringmqctl offsets --group G TOPIC     a group's committed offsets and lag per queue
 //	ringmqctl msg OFFSET_MSG_ID           one message, looked up by its offset message id
+//	ringmqctl latency                     the broker's latency report (latency.go)
 //
 // Each subcommand lives in its own file; `ringmqctl <command> --help` lists its flags.
 package main
@@ -30,6 +31,7 @@ var commands = []command{
 	{"topic", "list topics, or create one on a broker", runTopic},
 	{"offsets", "show a consumer group's committed offsets and lag per queue", runOffsets},
 	{"msg", "show one message by its offset message id", runMsg},
+	{"latency", "show the broker's latency report from its admin HTTP server", latencyCmd},
 }
 
 // errUsage reports bad command-line input whose explanation is already printed.
