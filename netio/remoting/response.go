@@ -141,7 +141,8 @@ func (r *Response) AppendBody(b []byte) { r.Body = append(r.Body, b) }
 
 // OnWritten sets the release hook: it runs once, after the response's bytes were written, or when they
 // were dropped because the connection closed. Use it to release pinned commit-log views. It runs on the
-// connection's writer goroutine and must not block. A second call replaces the first hook.
+// goroutine that wrote (the connection's writer or reader) or dropped the response, and must not block.
+// A second call replaces the first hook.
 func (r *Response) OnWritten(fn func()) { r.onWritten = fn }
 
 // bodyLen is the total number of body bytes.

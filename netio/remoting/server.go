@@ -36,8 +36,8 @@ type ServerConfig struct {
 	MaxInFlightTotal   int // the same over all connections; default 65536
 	Logger             *slog.Logger
 	// OnWritten, when set, is called for every reply whose bytes were written (SYSTEM_BUSY ones included),
-	// after Stamps got StageWritten, on the connection's writer goroutine. r is read-only and valid only
-	// during the call. It must not block (perf.Recorder.Record fits).
+	// after Stamps got StageWritten, on the goroutine that wrote it (the connection's writer or reader).
+	// r is read-only and valid only during the call. It must not block (perf.Recorder.Record fits).
 	OnWritten func(c *Conn, r *Response)
 }
 
