@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func (e *msgEncoder) Encode(dst []byte, phys int64) {
 	op := e.op
 	m := &op.msgs[e.i]
 	if e.i == 0 {
-		op.baseOffset = op.s.takeQueueOffsets(m, len(op.msgs))
+		op.baseOffset = op.s.takeQueueOffsets(m, len(op.msgs), phys)
 		op.encoded = true
 	}
 	qo := int64(0)
@@ -158,11 +159,16 @@ func (s *Store) putOp(op *appendOp) {
 
 // takeQueueOffsets returns the next queue offset of m's queue and reserves n of them
 // (none for transaction half/rollback records). Under the append lock.
-func (s *Store) takeQueueOffsets(m *Message, n int) int64 {
+func (s *Store) takeQueueOffsets(m *Message, n int, phys int64) int64 {
 	if isTxHalfOrRollback(m.SysFlag) {
 		return 0
 	}
 	s.offMu.Lock()
+	if len(s.deleteCuts) > 0 {
+		if c := s.deleteCuts[m.Topic]; c != nil && c.phys == math.MaxInt64 {
+			c.phys = phys // the first record of the topic after DeleteTopic
+		}
+	}
 	k := queueKey{m.Topic, m.QueueID}
 	base, ok := s.nextOffsets[k]
 	if !ok {

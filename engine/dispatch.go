@@ -78,8 +78,18 @@ func (s *Store) dispatchLoop() {
 func (d *dispatcher) handle(req dispatchReq) error {
 	switch req.kind {
 	case reqDeleteTopic:
-		delete(d.queues, req.topic)
-		return d.s.cqs.DeleteTopic(req.topic)
+		s := d.s
+		s.offMu.Lock()
+		c := s.deleteCuts[req.topic]
+		del := c != nil && !c.queuesDeleted // nil: the cut was reached and the queues went then
+		if del {
+			c.queuesDeleted = true
+		}
+		s.offMu.Unlock()
+		if !del {
+			return nil
+		}
+		return d.deleteQueues(req.topic)
 	case reqRetention:
 		return d.s.retention(req.physMin)
 	}
@@ -135,7 +145,7 @@ func (d *dispatcher) onRecord(phys int64, rec []byte) bool {
 		return false
 	}
 	topic, props, sysFlag := v.Topic(), v.Properties(), v.SysFlag()
-	if !isTxHalfOrRollback(sysFlag) {
+	if !isTxHalfOrRollback(sysFlag) && !d.beforeDeleteCut(topic, phys) {
 		q := d.queue(topic, v.QueueID())
 		e := consumequeue.Entry{PhysicalOffset: phys, SizeBytes: v.TotalSize(), TagsCode: d.s.tagsCode(topic, props, v.StoreTimestampMs())}
 		if err := q.Put(v.QueueOffset(), e); err != nil {
@@ -246,4 +256,48 @@ func atoi(b []byte) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// deleteCut is a DeleteTopic in progress: phys is the commit-log offset of the topic's
+// first record appended after the call (MaxInt64 until there is one). The dispatcher
+// gives the topic's earlier records no consume-queue entry (they would re-create the
+// queue at old offsets); the queues are deleted by the request or, if the dispatcher
+// reaches phys first, right then, so that later records land in fresh queues.
+type deleteCut struct {
+	phys          int64
+	queuesDeleted bool
+}
+
+func (d *dispatcher) deleteQueues(topic string) error {
+	delete(d.queues, topic)
+	return d.s.cqs.DeleteTopic(topic)
+}
+
+// beforeDeleteCut reports whether the record at phys of topic was appended before a
+// pending DeleteTopic of it; reaching the cut ends the deletion.
+func (d *dispatcher) beforeDeleteCut(topic []byte, phys int64) bool {
+	s := d.s
+	if s.deleteCutsN.Load() == 0 {
+		return false
+	}
+	s.offMu.Lock()
+	c := s.deleteCuts[string(topic)]
+	if c == nil {
+		s.offMu.Unlock()
+		return false
+	}
+	if phys < c.phys {
+		s.offMu.Unlock()
+		return true
+	}
+	del := !c.queuesDeleted
+	delete(s.deleteCuts, string(topic))
+	s.deleteCutsN.Add(-1)
+	s.offMu.Unlock()
+	if del {
+		if err := d.deleteQueues(string(topic)); err != nil {
+			d.s.cfg.Logger.Error("engine: delete topic queues", "topic", string(topic), "err", err)
+		}
+	}
+	return false
 }

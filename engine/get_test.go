@@ -366,3 +366,61 @@ func TestSyncVisibleOnlyWhenDurable(t *testing.T) {
 	default:
 	}
 }
+
+// TestDeleteTopicUnderLoad deletes a topic while a producer keeps sending to it: the
+// sends after the deletion form a fresh queue from offset 0 with every message
+// readable, whatever the order in which the dispatcher meets them and the deletion.
+func TestDeleteTopicUnderLoad(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		s := openStore(t, testConfig(vfs.NewMem(), SyncFlush))
+		var res []PutResult
+		stop, done := make(chan struct{}), make(chan struct{})
+		deleted := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := s.Put(msg("X", 0, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res = append(res, r)
+				if i == 20 {
+					close(deleted)
+				}
+			}
+		}()
+		<-deleted
+		if err := s.DeleteTopic("X"); err != nil {
+			t.Fatal(err)
+		}
+		waitVisible(t, s, "X", 0, 20) // the fresh queue grows
+		close(stop)
+		<-done
+		k := len(res) - 1
+		for k > 0 && res[k].QueueOffset != 0 {
+			k--
+		}
+		after := res[k:]
+		waitVisible(t, s, "X", 0, int64(len(after)))
+		if got := s.MaxOffset("X", 0); got != int64(len(after)) {
+			t.Fatalf("round %d: max offset %d, want %d", round, got, len(after))
+		}
+		var r GetResult
+		for i, want := range after {
+			if err := s.GetMessages("X", 0, int64(i), 1, 0, nil, &r); err != nil || r.Status != Found {
+				t.Fatalf("round %d: offset %d: %v %v", round, i, r.Status, err)
+			}
+			if v := mustDecode(t, r.Records[0]); v.PhysicalOffset() != want.PhysicalOffset {
+				t.Fatalf("round %d: offset %d holds %d, want %d", round, i, v.PhysicalOffset(), want.PhysicalOffset)
+			}
+			r.Release()
+		}
+		_ = s.Close()
+	}
+}

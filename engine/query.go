@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"strings"
 
 	"github.com/ringmq/ringmq/engine/commitlog"
 	"github.com/ringmq/ringmq/engine/record"
@@ -108,14 +110,26 @@ func (s *Store) SetArrivalListener(fn func(topic string, queueID int32, maxOffse
 }
 
 // DeleteTopic drops the topic's consume queues (files and directories) and its queue
-// offsets; its records stay in the commit log until retention removes them. The broker
-// stops accepting sends to the topic first: a message appended while the topic is being
-// deleted may re-create its queue at that message's old offset, and later sends (which
-// restart at 0) are then not visible until the queue passes it.
+// offsets; its records stay in the commit log until retention removes them. Sends to
+// the topic may continue: those appended after the call start again at queue offset 0;
+// those before it, still being dispatched, are dropped with the queue.
 func (s *Store) DeleteTopic(topic string) error {
 	if s.closing.Load() {
 		return ErrClosed
 	}
+	s.offMu.Lock()
+	for k := range s.nextOffsets {
+		if k.topic == topic {
+			delete(s.nextOffsets, k)
+		}
+	}
+	if c := s.deleteCuts[topic]; c != nil {
+		c.phys, c.queuesDeleted = math.MaxInt64, false // deleted again before the cut was reached
+	} else {
+		s.deleteCuts[strings.Clone(topic)] = &deleteCut{phys: math.MaxInt64}
+		s.deleteCutsN.Add(1)
+	}
+	s.offMu.Unlock()
 	done := make(chan error, 1)
 	select {
 	case s.reqCh <- dispatchReq{kind: reqDeleteTopic, topic: topic, done: done}:
@@ -128,13 +142,6 @@ func (s *Store) DeleteTopic(topic string) error {
 	case <-s.stopCh:
 		return ErrClosed
 	}
-	s.offMu.Lock()
-	for k := range s.nextOffsets {
-		if k.topic == topic {
-			delete(s.nextOffsets, k)
-		}
-	}
-	s.offMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("engine: delete topic %s: %w", topic, err)
 	}

@@ -27,6 +27,10 @@ type Store struct {
 
 	offMu       sync.Mutex
 	nextOffsets map[queueKey]int64 // next queue offset per queue; taken under the append lock
+	// deleteCuts: per topic being deleted, where its records appended after
+	// DeleteTopic start (see deleteCut). Under offMu.
+	deleteCuts  map[string]*deleteCut
+	deleteCutsN atomic.Int32 // len(deleteCuts), read without offMu
 
 	closing atomic.Bool
 	closed  atomic.Bool
@@ -65,7 +69,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	startedAt := time.Now()
 	var cp checkpoint
-	s := &Store{cfg: cfg, nextOffsets: make(map[queueKey]int64),
+	s := &Store{cfg: cfg, nextOffsets: make(map[queueKey]int64), deleteCuts: make(map[string]*deleteCut),
 		kickCh: make(chan struct{}, 1), freeOps: make(chan *appendOp, maxFreeOps), reqCh: make(chan dispatchReq, maxDispatchRequests), stopCh: make(chan struct{})}
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: mkdir %s: %w", cfg.Dir, err)
