@@ -70,19 +70,24 @@ func TestSyncFlushKillDuringSends(t *testing.T) {
 	})
 	close(killed) // first, so no failure caused by the kill is reported as one before it
 	c.broker.kill()
-	okAtKill := okCount.Load()
+	okAtKill, killedAt := okCount.Load(), time.Now()
 	c.broker.restart()
 	c.broker.waitListening(c.brokerAddr)
 	close(back)
+	restartTook := time.Since(killedAt)
 	waitGroupOrFail(t, &wg, 90*time.Second, "senders")
+	t.Logf("restart took %v; senders done %v after the kill", restartTook.Round(time.Millisecond),
+		time.Since(killedAt).Round(time.Millisecond))
 	acked := l.acked()
 	t.Logf("acked %d sends (%d at the kill), %d failed", len(acked), okAtKill, failures.Load())
 	if int64(len(acked)) <= okAtKill {
 		t.Errorf("no send succeeded after the restart (acked %d, %d at the kill)", len(acked), okAtKill)
 	}
 
+	consumeStart := time.Now()
 	c.newPushConsumer("compat-crash-g", "after-restart", topic, l)
 	l.waitReceived(t, acked, 60*time.Second)
+	t.Logf("consumed every acked message in %v", time.Since(consumeStart).Round(time.Millisecond))
 	l.mu.Lock()
 	bad := l.bad
 	l.mu.Unlock()
