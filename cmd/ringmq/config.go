@@ -87,6 +87,16 @@ type brokerConf struct {
 	IOBackend           string
 	AdminListen         string
 	HDRLogPath          string
+	// SetKeys are the broker.conf keys the file gave, in order.
+	SetKeys []string
+}
+
+// notAppliedKeys are keys ringmq reads and checks but the broker does not act on yet;
+// a file that sets one gets a warning saying so.
+var notAppliedKeys = map[string]string{
+	"transactionTimeOut":       "the broker does not check half messages with producers yet",
+	"transactionCheckMax":      "the broker does not check half messages with producers yet",
+	"transactionCheckInterval": "the broker does not check half messages with producers yet",
 }
 
 // defaultBrokerConf returns RocketMQ 4.9's defaults, except where ringmq chooses otherwise
@@ -241,6 +251,7 @@ func parseBrokerConf(r io.Reader, c *brokerConf) ([]unknownKey, error) {
 		if err := k.set(c, p.value); err != nil {
 			return unknown, &ConfError{Line: p.line, Key: p.key, Value: p.value, Err: err}
 		}
+		c.SetKeys = append(c.SetKeys, p.key)
 	}
 	return unknown, nil
 }

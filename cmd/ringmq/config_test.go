@@ -24,7 +24,7 @@ func TestParseBrokerConf(t *testing.T) {
 		{
 			name:  "empty file keeps defaults",
 			text:  "\n# only a comment\n! another\n",
-			check: func(c brokerConf) bool { return reflect.DeepEqual(c, defaultBrokerConf()) },
+			check: func(c brokerConf) bool { return reflect.DeepEqual(c, defaultBrokerConf()) && c.SetKeys == nil },
 		},
 		{
 			name: "identity and addresses",
@@ -199,7 +199,7 @@ func TestFlagsWinOverFile(t *testing.T) {
 	dir := t.TempDir()
 	confPath := filepath.Join(dir, "broker.conf")
 	conf := "storePathRootDir=/from/file\nflushDiskType=ASYNC_FLUSH\nlistenPort=20000\n" +
-		"namesrvAddr=10.1.1.1:9876\nioBackend=uring\nnoSuchKey=1\n"
+		"namesrvAddr=10.1.1.1:9876\nioBackend=uring\nnoSuchKey=1\ntransactionCheckMax=3\n"
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +231,9 @@ func TestFlagsWinOverFile(t *testing.T) {
 	}
 	if !strings.Contains(logBuf.String(), "key=noSuchKey") {
 		t.Errorf("unknown key not named in the log: %s", logBuf.String())
+	}
+	if !strings.Contains(logBuf.String(), `msg="broker.conf: key read but not applied" key=transactionCheckMax`) {
+		t.Errorf("a key the broker does not apply yet is not warned about: %s", logBuf.String())
 	}
 
 	fs = flag.NewFlagSet("broker", flag.ContinueOnError)

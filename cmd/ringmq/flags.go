@@ -55,6 +55,11 @@ func (f *brokerFlags) resolve(defaults brokerConf, log *slog.Logger) (brokerConf
 		for _, u := range unknown {
 			log.Warn("broker.conf: unknown key ignored", "key", u.Key, "line", u.Line, "file", f.confPath)
 		}
+		for _, k := range c.SetKeys {
+			if why, ok := notAppliedKeys[k]; ok {
+				log.Warn("broker.conf: key read but not applied", "key", k, "why", why, "file", f.confPath)
+			}
+		}
 		if err != nil {
 			return c, err
 		}
