@@ -36,7 +36,7 @@ type dispatcher struct {
 	scanFn     func(int64, []byte) bool
 	stopped    bool  // the round's callback stopped the scan
 	err        error // the first failure of this round
-	failed     error // sticky: dispatching stopped
+	failing    bool  // the last round failed (logged once per streak)
 }
 
 func (d *dispatcher) init(s *Store) {
@@ -63,14 +63,19 @@ func (s *Store) dispatchLoop() {
 			continue
 		case <-s.kickCh:
 		}
-		if d.failed != nil {
-			continue
-		}
 		if _, err := d.dispatchTo(s.visibleTarget.Load()); err != nil {
-			d.failed = err
+			// Retried at the next kick or checkpoint tick: what was not written stays
+			// buffered (consume queues, index) or is read again from the log.
 			msg := err.Error()
 			s.dispatchFailed.Store(&msg)
-			s.cfg.Logger.Error("engine: dispatch stopped; consumers see no new messages until the store is reopened", "at", d.dispatched, "err", err)
+			if !d.failing {
+				s.cfg.Logger.Error("engine: dispatch failed; consumers see no new messages until it succeeds", "at", d.dispatched, "err", err)
+			}
+			d.failing = true
+		} else if d.failing {
+			d.failing = false
+			s.dispatchFailed.Store(nil)
+			s.cfg.Logger.Info("engine: dispatch recovered", "at", d.dispatched)
 		}
 	}
 }

@@ -64,3 +64,31 @@ func TestDiskFullRefusesThenResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatchRetriesAfterWriteErrors: failed consume-queue and index writes hold
+// dispatching back (reported in Stats) until a retry succeeds; nothing is lost.
+func TestDispatchRetriesAfterWriteErrors(t *testing.T) {
+	for _, path := range []string{"consumequeue", "index"} {
+		t.Run(path, func(t *testing.T) {
+			in := vfs.NewInjector()
+			cfg := testConfig(vfs.NewFaulty(vfs.NewMem(), in), SyncFlush)
+			cfg.CheckpointInterval = 2e6
+			s := openStore(t, cfg)
+			defer s.Close()
+			putN(t, s, "W", 0, 0, 3)
+			in.Add(vfs.Rule{Op: vfs.OpWrite, PathContains: path, Nth: 1, Err: syscall.EIO})
+			in.Add(vfs.Rule{Op: vfs.OpWrite, PathContains: path, Nth: 2, Err: syscall.EIO})
+			putN(t, s, "W", 0, 3, 40)
+			if in.Fired() == 0 {
+				t.Fatal("no fault fired")
+			}
+			verifyQueue(t, s, "W", 0, 40)
+			if got, err := s.QueryByKey("W", "k33", 5, 0, 1<<62); err != nil || len(got) != 1 {
+				t.Fatalf("index after retried writes: %v %v", got, err)
+			}
+			if st := s.Stats(); st.DispatchFailed != "" {
+				t.Fatalf("still failing: %s", st.DispatchFailed)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ringmq/ringmq/engine/commitlog"
@@ -62,7 +63,7 @@ func (s *Store) QueryByKey(topic, key string, maxNum int, beginMs, endMs int64) 
 	}
 	var out []int64
 	err := s.idx.Lookup([]byte(topic), []byte(key), beginMs, endMs, func(phys int64) bool {
-		if s.recordHasKey(phys, topic, key) {
+		if !slices.Contains(out, phys) && s.recordHasKey(phys, topic, key) { // a retried dispatch may index a key twice
 			out = append(out, phys)
 		}
 		return len(out) < maxNum
@@ -163,7 +164,7 @@ type Stats struct {
 	ConsumeQueues    int
 	IndexFiles       int
 	Recovery         RecoveryStats // what Open did
-	DispatchFailed   string        // non-empty when dispatching stopped (reopen)
+	DispatchFailed   string        // non-empty while dispatching fails (retried every CheckpointInterval)
 }
 
 // Stats returns a snapshot.

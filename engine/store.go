@@ -259,6 +259,7 @@ func (s *Store) checkpointLoop() {
 		if err := s.writeCheckpoint(); err != nil {
 			s.cfg.Logger.Error("engine: checkpoint failed", "err", err)
 		}
+		s.kick(s.visibleOffset()) // also retries a failed dispatch
 		if clMin := s.log.MinOffset(); clMin > s.lastMin.Load() {
 			select {
 			case s.reqCh <- dispatchReq{kind: reqRetention, physMin: clMin}:

@@ -316,12 +316,14 @@ func (x *Index) Flush() error {
 	_, err := a.f.WriteAt(buf, entryPos(a.hdr.slotCount, start))
 	a.unref()
 	x.mu.Lock()
+	if err != nil { // keep the entries for the next Flush (pending is empty: one writer)
+		x.spare, x.mu.pending, x.mu.inflight = x.mu.pending, buf, nil
+		x.mu.Unlock()
+		return fmt.Errorf("index: write %s: %w", a.path, err)
+	}
 	x.mu.flushed += uint32(len(buf) / entrySizeBytes)
 	x.spare, x.mu.inflight = buf[:0], nil
 	x.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("index: write %s: %w", a.path, err)
-	}
 	return nil
 }
 
