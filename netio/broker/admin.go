@@ -118,3 +118,35 @@ func (b *Broker) replyJSON(c *remoting.Conn, req *remoting.Command, v any) {
 	r.Body = append(r.Body, body)
 	c.Reply(req, r)
 }
+
+// reqUpdateAndCreateSubscriptionGroup is UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200), sent by
+// admin tools (not the Go client), which remoting does not name.
+const reqUpdateAndCreateSubscriptionGroup int16 = 200
+
+// handleCreateGroup serves UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): the body is a
+// subscription group config (retryMaxTimes, retryQueueNums, ...).
+func (b *Broker) handleCreateGroup(c *remoting.Conn, req *remoting.Command) {
+	g := meta.DefaultGroupConfig("")
+	if err := json.Unmarshal(req.Body, &g); err != nil || g.GroupName == "" {
+		b.replyError(c, req, remoting.RespSystemError, fmt.Sprintf("bad subscription group config: %v", err))
+		return
+	}
+	if err := b.meta.PutGroup(g); err != nil {
+		b.replyError(c, req, remoting.RespSystemError, "update subscription group: "+err.Error())
+		return
+	}
+	b.log.Info("subscription group created or updated", "group", g.GroupName, "retryMaxTimes", g.RetryMaxTimes, "client", c.RemoteAddr())
+	b.replyOK(c, req)
+}
+
+// handleDeleteGroup serves DELETE_SUBSCRIPTIONGROUP (207): the config and, as Java does,
+// nothing else (offsets stay until their topic goes).
+func (b *Broker) handleDeleteGroup(c *remoting.Conn, req *remoting.Command) {
+	name := req.ExtString("groupName")
+	if name == "" {
+		b.replyError(c, req, remoting.RespSystemError, "groupName is required")
+		return
+	}
+	b.meta.DeleteGroup(name)
+	b.replyOK(c, req)
+}

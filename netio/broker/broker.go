@@ -11,7 +11,8 @@
 //	offsets   QUERY_CONSUMER_OFFSET 14, UPDATE_CONSUMER_OFFSET 15, SEARCH_OFFSET_BY_TIMESTAMP 29,
 //	          GET_MAX_OFFSET 30, GET_MIN_OFFSET 31, GET_EARLIEST_MSG_STORETIME 32
 //	admin     UPDATE_AND_CREATE_TOPIC 17, GET_ALL_TOPIC_CONFIG 21, GET_ALL_SUBSCRIPTIONGROUP_CONFIG 201,
-//	          DELETE_TOPIC_IN_BROKER 215
+//	          DELETE_TOPIC_IN_BROKER 215, UPDATE_AND_CREATE_SUBSCRIPTIONGROUP 200,
+//	          DELETE_SUBSCRIPTIONGROUP 207
 //	txn       END_TRANSACTION 37 (commit / rollback of half messages); CHECK_TRANSACTION_STATE 39
 //	          to producers for transactions left open
 //
@@ -447,6 +448,10 @@ func (b *Broker) dispatch(c *remoting.Conn, req *remoting.Command) {
 		b.handleAllTopicConfig(c, req)
 	case remoting.ReqGetAllSubscriptionGroupConfig:
 		b.handleAllGroupConfig(c, req)
+	case reqUpdateAndCreateSubscriptionGroup:
+		b.handleCreateGroup(c, req)
+	case remoting.ReqDeleteSubscriptionGroup:
+		b.handleDeleteGroup(c, req)
 	default:
 		b.replyError(c, req, remoting.RespRequestCodeNotSupported,
 			fmt.Sprintf("request code %d (%s) is not supported by ringmq", req.Code, remoting.RequestName(req.Code)))

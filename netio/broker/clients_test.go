@@ -347,6 +347,14 @@ func TestAdminTopicCommands(t *testing.T) {
 	if err := json.Unmarshal(resp.Body, &groups); err != nil || groups.SubscriptionGroupTable["grp"].RetryMaxTimes != 16 {
 		t.Fatalf("group table: %s (%v)", resp.Body, err)
 	}
+	wantCode(t, invoke(t, c, reqUpdateAndCreateSubscriptionGroup, nil, []byte(`{"groupName":"grp","retryMaxTimes":3}`)), remoting.RespSuccess)
+	if g, _ := tb.b.Meta().Group("grp"); g.RetryMaxTimes != 3 || g.RetryQueueNums != 1 || !g.ConsumeEnable {
+		t.Fatalf("updated group: %+v (unset fields keep their defaults)", g)
+	}
+	wantCode(t, invoke(t, c, remoting.ReqDeleteSubscriptionGroup, ext("groupName", "grp"), nil), remoting.RespSuccess)
+	if _, ok := tb.b.Meta().Group("grp"); ok {
+		t.Fatal("group still configured after DELETE_SUBSCRIPTIONGROUP")
+	}
 }
 
 func TestQueryMessageByKey(t *testing.T) {
