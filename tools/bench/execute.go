@@ -26,6 +26,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 	stopWatch := context.AfterFunc(ctx, r.stopPacer)
 	defer stopWatch()
+	// A pacer waiting for an in-flight slot must still stop when the schedule ends.
+	endTimer := time.AfterFunc(time.Duration(endNs-MonoNowNs()), func() { close(r.ended) })
+	defer endTimer.Stop()
 
 	paceErr := make(chan error, 1)
 	go func() { paceErr <- r.pace(startNs, endNs, rate, search) }()
@@ -88,22 +91,48 @@ func (r *run) pace(startNs, endNs int64, rate float64, search bool) error {
 		default:
 		}
 		sleepUntil(due)
-		if !r.dispatch(i, due) {
+		switch r.dispatch(i, due) {
+		case dispatchAborted:
 			r.stoppedAtNs.Store(due)
+			return nil
+		case dispatchEnded:
+			r.countNotSent(&sched, i, endNs)
 			return nil
 		}
 	}
 }
 
+// countNotSent counts the messages from i on that were due in the measurement phase
+// but not sent because the in-flight limit held the pacer until the schedule ended.
+func (r *run) countNotSent(sched *schedule, i uint64, endNs int64) {
+	measureNs := r.measureNs.Load()
+	var n int64
+	for ; sched.at(i) < endNs; i++ {
+		if sched.at(i) >= measureNs {
+			n++
+		}
+	}
+	r.measured.notSent.Add(n)
+}
+
+type dispatchResult int
+
+const (
+	dispatchSent    dispatchResult = iota
+	dispatchAborted                // context cancelled or a reporter error
+	dispatchEnded                  // the schedule ended while waiting for an in-flight slot
+)
+
 // dispatch sends message i, due at due, through producer i mod P: wait for an in-flight
-// slot, stamp the payload, send. It allocates nothing (TestDispatchAllocs). It returns
-// false when the run was aborted while waiting for a slot.
-func (r *run) dispatch(i uint64, due int64) bool {
+// slot, stamp the payload, send. It allocates nothing (TestDispatchAllocs).
+func (r *run) dispatch(i uint64, due int64) dispatchResult {
 	ps := r.producers[i%uint64(len(r.producers))]
 	select {
 	case ps.inflight <- struct{}{}:
 	case <-r.abort:
-		return false
+		return dispatchAborted
+	case <-r.ended:
+		return dispatchEnded
 	}
 	key, partition := ps.keys.choose(ps.sentN, due)
 	ps.sentN++
@@ -121,7 +150,7 @@ func (r *run) dispatch(i uint64, due int64) bool {
 		r.noteError(err, inMeasure)
 	}
 	r.delay.record(actual - due)
-	return true
+	return dispatchSent
 }
 
 func (r *run) searchSample() searchSample {

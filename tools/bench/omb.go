@@ -116,6 +116,7 @@ type RunCounts struct {
 	Acked           int64   `json:"acked"`
 	Errors          int64   `json:"errors"`
 	Unacked         int64   `json:"unacked"`
+	NotSent         int64   `json:"notSent"`
 	Received        int64   `json:"received"`
 	LastError       string  `json:"lastError,omitempty"`
 	ConsumeErrors   int64   `json:"consumeErrors"`
@@ -131,7 +132,7 @@ func (res *Result) OMB() *OMBResult {
 		Partitions: res.Partitions, ProducersPerTopic: res.ProducersPerTopic, ConsumersPerTopic: res.ConsumersPerTopic,
 		AggregatedPublishRate: res.PublishRate, AggregatedConsumeRate: res.ConsumeRate,
 		Run: RunCounts{TargetRate: res.TargetRate, FinalTargetRate: res.FinalTargetRate, DurationSec: res.DurationSec,
-			FlushDiskType: res.FlushDiskType, Sent: res.Sent, Acked: res.Acked, Errors: res.Errors, Unacked: res.Unacked,
+			FlushDiskType: res.FlushDiskType, Sent: res.Sent, Acked: res.Acked, Errors: res.Errors, Unacked: res.Unacked, NotSent: res.NotSent,
 			Received: res.Received, LastError: res.LastError, ConsumeErrors: res.ConsumeErrors},
 	}
 	o.fillIntervals(res.Intervals)

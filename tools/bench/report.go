@@ -39,10 +39,13 @@ type Result struct {
 	FinalTargetRate   float64 `json:"finalTargetRate"`
 	DurationSec       float64 `json:"durationSec"`
 
-	Sent     int64 `json:"sent"`
-	Acked    int64 `json:"acked"`
-	Errors   int64 `json:"errors"`
-	Unacked  int64 `json:"unacked"` // sent but neither acked nor failed by the end of the drain
+	Sent    int64 `json:"sent"`
+	Acked   int64 `json:"acked"`
+	Errors  int64 `json:"errors"`
+	Unacked int64 `json:"unacked"` // sent but neither acked nor failed by the end of the drain
+	// NotSent were due in the measurement phase but never sent: the in-flight limit held
+	// the pacer until the schedule ended (the system fell that far behind).
+	NotSent  int64 `json:"notSent"`
 	Received int64 `json:"received"`
 	Foreign  int64 `json:"foreign"` // consumed messages without a ringmq-bench stamp
 	// LastError is the text of the last failed send, if any.
@@ -78,7 +81,7 @@ func (rep *reporter) result(endNs int64) *Result {
 		ConsumersPerTopic: w.SubscriptionsPerTopic * w.ConsumerPerSubscription, FlushDiskType: w.FlushDiskType,
 		TargetRate: rate, FinalTargetRate: math.Float64frombits(r.rateNow.Load()), DurationSec: secs,
 		Sent: r.measured.sent.Load(), Acked: r.measured.acked.Load(), Errors: r.measured.errs.Load(),
-		Unacked: c.sent - c.acked - c.errs, Received: r.measured.received.Load(), Foreign: r.foreign.Load(),
+		Unacked: c.sent - c.acked - c.errs, NotSent: r.measured.notSent.Load(), Received: r.measured.received.Load(), Foreign: r.foreign.Load(),
 		Publish: summarize(rep.totPub), PublishDelay: summarize(rep.totDelay), EndToEnd: summarize(rep.totE2E),
 		Intervals: rep.intervals,
 	}
@@ -126,8 +129,9 @@ var tablePercentiles = []float64{50, 75, 95, 99, 99.6, 99.9, 99.99, 99.996}
 func (res *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\n%s on %s: %d topic(s) x %d partitions, %d B, %d producer(s)/topic, %d consumer(s)/topic, %.1f s measured\n",
 		res.Workload, res.Driver, res.Topics, res.Partitions, res.MessageSize, res.ProducersPerTopic, res.ConsumersPerTopic, res.DurationSec)
-	fmt.Fprintf(w, "publish %.1f msg/s (%.2f MiB/s), consume %.1f msg/s; sent %d acked %d errors %d unacked %d received %d\n",
-		res.PublishRate, res.PublishRate*float64(res.MessageSize)/(1<<20), res.ConsumeRate, res.Sent, res.Acked, res.Errors, res.Unacked, res.Received)
+	fmt.Fprintf(w, "publish %.1f msg/s (%.2f MiB/s), consume %.1f msg/s; sent %d acked %d errors %d unacked %d not sent %d received %d\n",
+		res.PublishRate, res.PublishRate*float64(res.MessageSize)/(1<<20), res.ConsumeRate, res.Sent, res.Acked, res.Errors,
+		res.Unacked, res.NotSent, res.Received)
 	if res.LastError != "" {
 		fmt.Fprintf(w, "last send error: %s\n", res.LastError)
 	}

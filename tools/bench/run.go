@@ -65,11 +65,12 @@ type run struct {
 	// measured counts only messages intended at or after measureNs, so the result's
 	// counts are exact however the warm-up boundary cuts through messages in flight.
 	measureNs               atomic.Int64
-	measured                struct{ sent, acked, errs, received atomic.Int64 }
+	measured                struct{ sent, acked, errs, received, notSent atomic.Int64 }
 	lastErr, lastConsumeErr atomic.Pointer[string]
 
 	rateNow     atomic.Uint64 // current target rate, float64 bits (reporting only)
 	abort       chan struct{} // closed when the pacer must stop at once (context cancelled)
+	ended       chan struct{} // closed when the schedule's end time passes
 	stoppedAtNs atomic.Int64  // intended time of the first message not sent after an abort
 	abortOnce   sync.Once
 }
@@ -176,7 +177,7 @@ func newRun(cfg Config) (*run, error) {
 		return nil, err
 	}
 	r := &run{
-		cfg: cfg, w: w, pool: pool, abort: make(chan struct{}),
+		cfg: cfg, w: w, pool: pool, abort: make(chan struct{}), ended: make(chan struct{}),
 		pub: newLatencyRecorder("publish"), delay: newLatencyRecorder("publish-delay"), e2e: newLatencyRecorder("end-to-end"),
 	}
 	r.topics = topicNames(w.Name, w.Topics, cfg.Seed)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringmq/ringmq/netio/remoting"
 )
 
 // natsServerForTest finds nats-server: $RINGMQ_NATS_SERVER, PATH, then GOBIN/GOPATH/bin.
@@ -121,5 +124,49 @@ func TestRingMQDevRun(t *testing.T) {
 	if res.Sent != 1000 || res.Acked != 1000 || res.Errors != 0 || res.Received != 1000 || res.ConsumeErrors != 0 {
 		t.Fatalf("got sent %d acked %d errors %d (%s) received %d consume errors %d (%s), want 1000/1000/0/1000/0",
 			res.Sent, res.Acked, res.Errors, res.LastError, res.Received, res.ConsumeErrors, res.LastConsumeError)
+	}
+}
+
+// TestStalledBrokerEndsOnTime: against a broker that never answers a send, the pacer
+// fills the in-flight limit, then stops when the schedule ends instead of waiting for
+// slots; the messages it could not send are counted, not lost from the result.
+func TestStalledBrokerEndsOnTime(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := remoting.NewServer(remoting.ServerConfig{MaxInFlightPerConn: 2 * MaxInFlightPerProducer},
+		remoting.HandlerFunc(func(c *remoting.Conn, req *remoting.Command) {
+			if req.Code == remoting.ReqSendMessage {
+				return // held: never answered
+			}
+			c.Reply(req, c.NewResponse()) // topic creation: SUCCESS
+		}))
+	go srv.Serve(ln)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	w := testWorkload(t)
+	w.ProducersPerTopic, w.SubscriptionsPerTopic = 1, 0
+	d, err := OpenDriver(context.Background(), "ringmq", DriverOptions{BrokerAddr: ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	start := time.Now()
+	res, err := Run(context.Background(), Config{Workload: w, Driver: d, RatePerSec: 20_000, Duration: time.Second,
+		DrainTimeout: 100 * time.Millisecond, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("run took %v, want about 1 s (the schedule's end)", took)
+	}
+	if res.Sent != MaxInFlightPerProducer || res.Acked != 0 || res.Unacked != MaxInFlightPerProducer ||
+		res.NotSent != 20_000-MaxInFlightPerProducer {
+		t.Fatalf("got sent %d acked %d unacked %d not sent %d, want %d/0/%d/%d", res.Sent, res.Acked, res.Unacked,
+			res.NotSent, MaxInFlightPerProducer, MaxInFlightPerProducer, 20_000-MaxInFlightPerProducer)
 	}
 }

@@ -87,6 +87,8 @@ var columns = []column{
 
 // printTable prints the one table: per workload a row per system (medians, spread of
 // throughput and publish p99 over the runs), the generator floor, and the ratios.
+// "failed" counts sends that errored, were never answered, or were never sent because
+// the system held the in-flight limit until the schedule ended.
 func printTable(w io.Writer, o *options, rows []row) {
 	mode := fmt.Sprintf("%d A/B pair(s) per workload", o.runs)
 	if o.quick {
@@ -101,7 +103,7 @@ func printTable(w io.Writer, o *options, rows []row) {
 			fmt.Fprintf(&b, " %11s", c.title)
 		}
 	}
-	fmt.Fprintf(&b, " %9s %9s %6s", "pub<=1ms", "pub<=10ms", "errors")
+	fmt.Fprintf(&b, " %9s %9s %8s", "pub<=1ms", "pub<=10ms", "failed")
 	fmt.Fprintln(w, b.String())
 	byWorkload := make(map[string]map[string]row)
 	var order []string
@@ -136,8 +138,8 @@ func printRow(w io.Writer, r row) {
 	}
 	under1 := median(collect(r.results, func(x *bench.Result) float64 { return x.Publish.Under1ms * 100 }))
 	under10 := median(collect(r.results, func(x *bench.Result) float64 { return x.Publish.Under10ms * 100 }))
-	errs := collect(r.results, func(x *bench.Result) float64 { return float64(x.Errors + x.Unacked) })
-	fmt.Fprintf(w, " %8.3f%% %8.4f%% %6.0f\n", under1, under10, median(errs))
+	errs := collect(r.results, func(x *bench.Result) float64 { return float64(x.Errors + x.Unacked + x.NotSent) })
+	fmt.Fprintf(w, " %8.3f%% %8.4f%% %8.0f\n", under1, under10, median(errs))
 }
 
 func ratio(a, b row, f func(*bench.Result) float64) float64 {
