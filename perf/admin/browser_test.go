@@ -139,6 +139,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("full-page screenshot: %s", full)
 }
 
+// TestDashboardEmptyInBrowser loads the page of a broker that has served nothing yet: the first
+// thing a new user sees must render, without script errors.
+func TestDashboardEmptyInBrowser(t *testing.T) {
+	bin := chromiumPath(t)
+	base := startServer(t, perf.NewRecorder(perf.RecorderConfig{}), nil)
+	page := scriptRE.ReplaceAllString(runChromium(t, bin, base+"/", "--dump-dom"), "<script/>")
+	if !strings.Contains(page, `data-state="ok"`) {
+		t.Fatalf("empty page did not render:\n%s", page)
+	}
+	if m := regexp.MustCompile(`(?s)<div id="errors">(.*?)</div>`).FindStringSubmatch(page); m == nil || m[1] != "" {
+		t.Fatalf("empty page reported errors: %q", m)
+	}
+	for _, w := range []string{"no sends in this window", "waiting for the first closed interval", "no slow requests"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("empty page lacks %q", w)
+		}
+	}
+}
+
 func sizeOf(st os.FileInfo) int64 {
 	if st == nil {
 		return 0
