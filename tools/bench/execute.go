@@ -128,11 +128,15 @@ const (
 func (r *run) dispatch(i uint64, due int64) dispatchResult {
 	ps := r.producers[i%uint64(len(r.producers))]
 	select {
-	case ps.inflight <- struct{}{}:
-	case <-r.abort:
-		return dispatchAborted
-	case <-r.ended:
-		return dispatchEnded
+	case ps.inflight <- struct{}{}: // a free slot: send, even if late (the delay says how late)
+	default:
+		select { // at the limit: wait, unless the run stops or its schedule ends meanwhile
+		case ps.inflight <- struct{}{}:
+		case <-r.abort:
+			return dispatchAborted
+		case <-r.ended:
+			return dispatchEnded
+		}
 	}
 	key, partition := ps.keys.choose(ps.sentN, due)
 	ps.sentN++
