@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,6 +42,11 @@ func (c *rawClient) roundTrip() ([]byte, error) {
 	if _, err := c.nc.Write(c.frame); err != nil {
 		return nil, err
 	}
+	return c.readAnswer()
+}
+
+// readAnswer reads one frame and returns its header bytes.
+func (c *rawClient) readAnswer() ([]byte, error) {
 	if _, err := io.ReadFull(c.rd, c.head[:]); err != nil {
 		return nil, err
 	}
@@ -266,4 +272,66 @@ func TestPullPathAllocs(t *testing.T) {
 	if n > 0.1 {
 		t.Fatalf("%.3f allocations per pull, want 0", n)
 	}
+}
+
+// pullFrame encodes a PULL_MESSAGE with the SUSPEND flag at offset (a push consumer's pull).
+func pullFrame(topic string, offset int64) []byte {
+	hdr := []byte(`{"code":11,"language":"GO","version":317,"opaque":2,"flag":0,"remark":"","extFields":{` +
+		`"consumerGroup":"g","topic":"` + topic + `","queueId":"0","queueOffset":"` + strconv.FormatInt(offset, 10) + `",` +
+		`"maxMsgNums":"32","sysFlag":"2","commitOffset":"-1","suspendTimeoutMillis":"20000","subscription":"",` +
+		`"subVersion":"0","expressionType":"TAG"}}`)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(hdr)))
+	frame = binary.BigEndian.AppendUint32(frame, uint32(len(hdr)))
+	return append(frame, hdr...)
+}
+
+// BenchmarkEndToEnd measures a durable 1 KiB message from the producer's send to the
+// consumer's held pull answering with it (SYNC_FLUSH: consumers see only durable messages),
+// one message at a time: the long-poll wake path's latency on top of the durable send.
+func BenchmarkEndToEnd(b *testing.B) {
+	tb := startBroker(b, b.TempDir(), nil)
+	c := tb.dial(nil)
+	createTopic(b, c, "E2E", 1, meta.PermRW)
+	producer := dialRaw(b, tb.addr.String(), sendFrame("E2E", bytes.Repeat([]byte{'x'}, 1024)))
+	consumer := dialRaw(b, tb.addr.String(), nil)
+	offset := int64(0)
+	oneMessage := func() (time.Duration, error) {
+		consumer.frame = pullFrame("E2E", offset) // allocates: the benchmark measures latency, not allocs
+		if _, err := consumer.nc.Write(consumer.frame); err != nil {
+			return 0, err
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for tb.b.pulls.held() == 0 { // the pull must be held before the send, bounded
+			if time.Now().After(deadline) {
+				return 0, io.ErrNoProgress
+			}
+			<-time.After(10 * time.Microsecond)
+		}
+		t0 := time.Now()
+		if _, err := producer.roundTrip(); err != nil {
+			return 0, err
+		}
+		if _, err := consumer.readAnswer(); err != nil {
+			return 0, err
+		}
+		offset++
+		return time.Since(t0), nil
+	}
+	for range 50 {
+		if _, err := oneMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	samples := make([]int64, 0, 1<<16)
+	for b.Loop() {
+		d, err := oneMessage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(samples) < cap(samples) {
+			samples = append(samples, int64(d))
+		}
+	}
+	b.ReportMetric(float64(p50(samples))/1e3, "e2e-p50-us")
+	b.ReportMetric(float64(percentile(samples, 0.99))/1e3, "e2e-p99-us")
 }
