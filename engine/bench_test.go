@@ -3,11 +3,14 @@ package engine
 import (
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ringmq/ringmq/engine/record"
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/perf"
 )
 
 // doneWaiter signals each completion on a buffered channel (no allocation).
@@ -136,17 +139,35 @@ func benchAppend(b *testing.B, mode FlushMode, fsName string, par int) {
 		}
 		<-warm.ch
 	}
+	var mu sync.Mutex
+	var latNs []int64
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		w := &doneWaiter{ch: make(chan error, 1)}
 		var res PutResult
+		mine := make([]int64, 0, b.N)
 		for pb.Next() {
+			start := perf.Now()
 			if err := s.Append(m, &res, w); err != nil {
 				b.Fatal(err)
 			}
 			if err := <-w.ch; err != nil {
 				b.Fatal(err)
 			}
+			mine = append(mine, perf.Now()-start)
 		}
+		mu.Lock()
+		latNs = append(latNs, mine...)
+		mu.Unlock()
 	})
+	b.StopTimer()
+	slices.Sort(latNs)
+	for _, q := range []struct {
+		name string
+		p    float64
+	}{{"p50-us", 0.50}, {"p99-us", 0.99}, {"p99.9-us", 0.999}} {
+		if len(latNs) > 0 {
+			b.ReportMetric(float64(latNs[int(q.p*float64(len(latNs)-1))])/1e3, q.name)
+		}
+	}
 }
