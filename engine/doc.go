@@ -53,8 +53,10 @@
 // and index entries per record, writes them out, publishes the new max offsets and
 // then calls the arrival listener per queue that grew. Deleting topics and moving
 // queue minimums after commit-log retention also run on it, so the queues have one
-// writer. A checkpointer goroutine fdatasyncs the queues and index and writes the
-// checkpoint every CheckpointInterval.
+// writer. A failed queue or index write is retried (the entries stay buffered);
+// meanwhile Stats.DispatchFailed says why consumers see nothing new. A checkpointer
+// goroutine fdatasyncs the queues and index, writes the checkpoint, hands retention
+// to the dispatcher and re-kicks it, every CheckpointInterval.
 //
 // # Recovery (Open)
 //
