@@ -149,6 +149,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.slow(ctx)
 	case "/api/hdr":
 		s.hdr(ctx)
+	case "/api/probes":
+		s.probes(ctx)
 	case "/", "/index.html":
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.Response.Header.Set("Cache-Control", "no-store")
