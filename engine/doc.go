@@ -60,7 +60,7 @@
 //
 // # Recovery (Open)
 //
-//  1. abort marker present: the last run crashed (logged, Stats.RecoveredFromCrash).
+//  1. abort marker present: the last run crashed (logged, Stats().Recovery.RecoveredFromCrash).
 //  2. checkpoint read; if missing or corrupt, everything is rebuilt from the oldest
 //     segment.
 //  3. the commit log scans from the segment holding commitLogDurable, checking each

@@ -16,7 +16,11 @@ func (q *Queue) readRaw(offset int64, dst []Entry, scratch []byte) error {
 	defer f.unref()
 	buf := scratch[:len(dst)*EntrySizeBytes]
 	pos := (offset - f.start) * EntrySizeBytes
-	n, err := f.f.ReadAt(buf, pos)
+	vf, err := f.file()
+	if err != nil {
+		return err
+	}
+	n, err := vf.ReadAt(buf, pos)
 	if err != nil && n < len(buf) {
 		clear(buf[n-n%EntrySizeBytes:]) // past the file's end: holes
 	}
@@ -87,9 +91,12 @@ func (q *Queue) cutAt(offset int64) error {
 	err := q.removeFiles(drop)
 	if last != nil {
 		size := (offset - last.start) * EntrySizeBytes
-		if terr := last.f.Truncate(size); terr != nil {
+		vf, ferr := last.file()
+		if ferr != nil {
+			err = errors.Join(err, ferr)
+		} else if terr := vf.Truncate(size); terr != nil {
 			err = errors.Join(err, fmt.Errorf("consumequeue: truncate %s to %d: %w", last.path, size, terr))
-		} else if serr := last.f.Sync(); serr != nil {
+		} else if serr := vf.Sync(); serr != nil {
 			err = errors.Join(err, fmt.Errorf("consumequeue: sync %s: %w", last.path, serr))
 		}
 		last.unref()
@@ -228,7 +235,11 @@ func (q *Queue) syncDirty() error {
 	var err error
 	for _, f := range dirty {
 		f.dirty.Store(false)
-		if serr := f.f.Sync(); serr != nil {
+		vf, serr := f.file()
+		if serr == nil {
+			serr = vf.Sync()
+		}
+		if serr != nil {
 			f.dirty.Store(true)
 			err = errors.Join(err, fmt.Errorf("consumequeue: sync %s: %w", f.path, serr))
 		}

@@ -101,18 +101,39 @@ func DecodeEntry(b []byte) Entry {
 func FileName(start int64) string { return fmt.Sprintf("%020d", start*EntrySizeBytes) }
 
 // cqFile is one file of a queue; refs counts the queue's list (1) plus pinned readers.
+// Files found at Open are opened on first use, so a store with long retention does
+// not hold a descriptor per file of every queue.
 type cqFile struct {
-	f       vfs.File
+	fs      vfs.FS
 	path    string
 	start   int64 // logical offset of the first entry
 	refs    atomic.Int32
 	dirty   atomic.Bool // written since the last Sync
 	removed atomic.Bool
+
+	openOnce sync.Once
+	vf       vfs.File // set by openOnce (or at creation)
+	openErr  error
+}
+
+// file returns the open file, opening it on first use.
+func (f *cqFile) file() (vfs.File, error) {
+	f.openOnce.Do(func() {
+		if f.vf == nil {
+			if f.vf, f.openErr = f.fs.OpenReadWrite(f.path); f.openErr != nil {
+				f.openErr = fmt.Errorf("consumequeue: open %s: %w", f.path, f.openErr)
+			}
+		}
+	})
+	return f.vf, f.openErr
 }
 
 func (f *cqFile) unref() {
 	if f.refs.Add(-1) == 0 {
-		_ = f.f.Close() // read-only use is over; nothing to lose
+		f.openOnce.Do(func() {}) // never opened: stays closed
+		if f.vf != nil {
+			_ = f.vf.Close() // nobody uses it any more; nothing to lose
+		}
 	}
 }
 
@@ -198,7 +219,11 @@ func (q *Queue) Read(offset int64, dst []Entry, scratch []byte) ([]Entry, error)
 	defer f.unref()
 	buf := scratch[:n*EntrySizeBytes]
 	pos := (offset - f.start) * EntrySizeBytes
-	if got, err := f.f.ReadAt(buf, pos); err != nil {
+	vf, err := f.file()
+	if err != nil {
+		return dst[:0], err
+	}
+	if got, err := vf.ReadAt(buf, pos); err != nil {
 		if !errors.Is(err, io.EOF) {
 			return dst[:0], fmt.Errorf("consumequeue: read %s at %d: %w", f.path, pos, err)
 		}
@@ -268,7 +293,10 @@ func (q *Queue) Commit() error {
 		return err
 	}
 	pos := (start - f.start) * EntrySizeBytes
-	_, err = f.f.WriteAt(q.pending, pos)
+	vf, err := f.file()
+	if err == nil {
+		_, err = vf.WriteAt(q.pending, pos)
+	}
 	f.dirty.Store(true)
 	f.unref()
 	if err != nil {
@@ -300,7 +328,7 @@ func (q *Queue) fileFor(offset int64) (*cqFile, error) {
 		_ = vf.Close()
 		return nil, fmt.Errorf("consumequeue: sync dir %s: %w", q.dir, err)
 	}
-	f := &cqFile{f: vf, path: path, start: start}
+	f := &cqFile{fs: q.fs, vf: vf, path: path, start: start}
 	f.refs.Store(2) // the list's and the caller's
 	q.mu.Lock()
 	i := len(q.mu.files)

@@ -93,22 +93,18 @@ func (s *Set) load(topic string, queueID int32) (*Queue, error) {
 		if startBytes%(perFile*EntrySizeBytes) != 0 {
 			return nil, &CorruptError{File: path, Reason: fmt.Sprintf("start not a multiple of %d entries (EntriesPerFile changed?)", perFile)}
 		}
-		vf, err := s.cfg.FS.OpenReadWrite(path)
-		if err != nil {
-			q.close()
-			return nil, fmt.Errorf("consumequeue: open %s: %w", path, err)
-		}
-		f := &cqFile{f: vf, path: path, start: startBytes / EntrySizeBytes}
+		f := &cqFile{fs: s.cfg.FS, path: path, start: startBytes / EntrySizeBytes}
 		f.refs.Store(1)
 		q.mu.files = append(q.mu.files, f)
 	}
 	if n := len(q.mu.files); n > 0 {
 		last := q.mu.files[n-1]
-		size, err := last.f.Size()
+		fi, err := s.cfg.FS.Stat(last.path)
 		if err != nil {
 			q.close()
-			return nil, fmt.Errorf("consumequeue: size of %s: %w", last.path, err)
+			return nil, fmt.Errorf("consumequeue: stat %s: %w", last.path, err)
 		}
+		size := fi.Size()
 		if size > perFile*EntrySizeBytes {
 			q.close()
 			return nil, &CorruptError{File: last.path, OffsetBytes: size, Reason: "file longer than EntriesPerFile entries"}
