@@ -171,3 +171,40 @@ func benchAppend(b *testing.B, mode FlushMode, fsName string, par int) {
 		}
 	}
 }
+
+// BenchmarkGetMessages measures one pull of 32 messages of 1 KiB (views, no copy),
+// without a filter and with a tag filter that passes one message in three.
+func BenchmarkGetMessages(b *testing.B) {
+	cfg := testConfig(vfs.OS{}, AsyncFlush)
+	cfg.Dir = b.TempDir()
+	cfg.SegmentSizeBytes, cfg.CQEntriesPerFile = 64<<20, 300000
+	cfg.IndexSlotsPerFile, cfg.IndexEntriesPerFile = 1<<16, 1<<20
+	s := openStore(b, cfg)
+	defer s.Close()
+	const n = 4096
+	for i := 0; i < n; i++ {
+		m := msg("G", 0, i)
+		m.Body = make([]byte, 1024)
+		if _, err := s.Put(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitVisible(b, s, "G", 0, n)
+	for _, tc := range []struct {
+		name string
+		f    MessageFilter
+	}{{"filter=none", nil}, {"filter=tag", tagFilter{[]string{"t1"}}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var r GetResult
+			b.ReportAllocs()
+			off := int64(0)
+			for b.Loop() {
+				if err := s.GetMessages("G", 0, off, 32, 256<<10, tc.f, &r); err != nil || r.Status != Found {
+					b.Fatalf("%v %v", r.Status, err)
+				}
+				off = r.NextBeginOffset % (n - 200)
+				r.Release()
+			}
+		})
+	}
+}
