@@ -84,7 +84,9 @@ func openBrokerOn(ln net.Listener, conf brokerConf, log *slog.Logger) (*openedBr
 	if err != nil {
 		return nil, err
 	}
+	stopProbes := startProbes(log, obs.rec, obs.reg, obs.admin)
 	closeObs := func() error {
+		stopProbes()
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		return obs.close(ctx)
