@@ -160,10 +160,10 @@ func openBenchLog(b *testing.B, backend string, sync bool, segBytes int64) *Log 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close(); be.Close() })
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for l.Stats().SegmentsAllocated < 1+readySegments {
 		if time.Now().After(deadline) {
-			b.Fatal("allocator did not pre-write its segments in 30 s")
+			b.Fatal("allocator did not pre-write its segments in 2 minutes")
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -289,7 +289,7 @@ func appendWait(l *Log, rec *benchRec, w *chanWaiter) error {
 
 // BenchmarkAsyncAppend: one goroutine, ASYNC_FLUSH, 1 KiB appends.
 func BenchmarkAsyncAppend(b *testing.B) {
-	l := openBenchLog(b, "pwrite", false, 512<<20)
+	l := openBenchLog(b, "pwrite", false, 256<<20)
 	rec := newBenchRec(benchRecBytes)
 	b.SetBytes(benchRecBytes)
 	b.ReportAllocs()
