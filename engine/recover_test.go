@@ -163,7 +163,7 @@ func TestCrashRecoverySync(t *testing.T) {
 	for iter := 0; iter < 4; iter++ {
 		mem := vfs.NewMem()
 		cfg := testConfig(mem, SyncFlush)
-		cfg.CheckpointInterval = 5e6 // 5 ms: checkpoints land mid-run
+		cfg.CheckpointInterval = 20e6 // 20 ms: checkpoints land mid-run
 		s := openStore(t, cfg)
 		acks := &ackSet{acks: map[queueKey][]int64{}}
 		stop := make(chan struct{})
