@@ -16,11 +16,11 @@ import (
 // starts again under the same instance name and receives exactly the new messages,
 // while "b" and "c" receive the new ones once more each.
 //
-// The client reads rocketmq.client.localOffsetStoreDir when its package initialises, so
-// the harness's os.Setenv in TestMain comes too late and the files land under
-// $HOME/.rocketmq_client_go/<group>/<clientID>; the group name is therefore unique per
-// run, so that a file left by an earlier run cannot be read back, and the test removes
-// its group's directory at the end.
+// The client reads rocketmq.client.localOffsetStoreDir once, when its package
+// initialises (setting it from TestMain is too late), and otherwise keeps the files under
+// $HOME/.rocketmq_client_go/<group>/<clientID>. The group name is unique per run, so a
+// file left by an earlier run is never read back, and the test removes its group's
+// directory there at the end.
 func TestBroadcast(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, clusterOptions{})

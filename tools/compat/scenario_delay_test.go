@@ -1,0 +1,137 @@
+package compat
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// delaySlack is how late after its due time a delayed message may be delivered. The
+// broker's delivery service wakes at the due time and a held pull is answered at once,
+// so the slack covers scheduling on a loaded 2-core CI machine, not polling.
+const delaySlack = 1500 * time.Millisecond
+
+// delayCase is one delayed series: level L of the broker's table, which is d long.
+type delayCase struct {
+	level int
+	d     time.Duration
+	n     int
+}
+
+// TestDelayLevels: with messageDelayLevel "1s 2s 4s", 20 messages at each of levels 1, 2
+// and 3 (sent interleaved) are each delivered exactly once, not before born + delay and
+// at most delaySlack after it, to the queue the producer chose, without the DELAY
+// property; 20 messages without a delay, sent among them, arrive at once.
+func TestDelayLevels(t *testing.T) {
+	t.Parallel()
+	c := startClusterConf(t, "messageDelayLevel=1s 2s 4s")
+	runDelayCases(t, c, "compat-delay", []delayCase{{0, 0, 20}, {1, time.Second, 20}, {2, 2 * time.Second, 20}, {3, 4 * time.Second, 20}}, delaySlack)
+}
+
+// TestDelayDefaultTable: RocketMQ's default table ("1s 5s 10s ...", nothing configured):
+// levels 1 and 2 are 1 s and 5 s.
+func TestDelayDefaultTable(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, clusterOptions{})
+	runDelayCases(t, c, "compat-delay-default", []delayCase{{1, time.Second, 5}, {2, 5 * time.Second, 5}}, delaySlack)
+}
+
+// TestDelaySurvivesRestart: 20 messages delayed 6 s are sent to a topic nobody consumes
+// yet, and the broker is stopped before they are due and started again on the same
+// data: first with SIGTERM (topic A), then with SIGKILL (topic B, a second series). After
+// each restart a new consumer group reads the topic from the first offset and receives
+// exactly that series, each message once and not before its due time.
+//
+// Two things shape the test. The consumers start after the restart: a v2.1.2 push
+// consumer whose held pull is cut by the restart waits for the pull's 30 s timeout before
+// it pulls again (the answer the broker sends at shutdown is lost with the connection
+// reset), which says nothing about the broker's scheduling. And both topics are created
+// before the SIGTERM restart, which persists them: a topic created just before a SIGKILL
+// is lost (the broker answers UPDATE_AND_CREATE_TOPIC before the topic table is on disk),
+// and its parked messages would be dropped.
+func TestDelaySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	c := startClusterConf(t, "messageDelayLevel=1s 2s 6s")
+	const due = 6 * time.Second
+	topics := map[bool]string{false: "compat-delay-restart-term", true: "compat-delay-restart-kill"}
+	for _, topic := range topics {
+		c.createTopic(topic, defaultQueues)
+	}
+	p := c.newProducer()
+	l := newLedger()
+	for _, kill := range []bool{false, true} {
+		topic := topics[kill]
+		ids := sendIDs(t, p, l, topic, topic, 20, func(_ int, m *primitive.Message) { m.WithDelayTimeLevel(3) })
+		restarted := time.Now()
+		c.restartBroker(kill)
+		t.Logf("%s: broker back %v after the last send (SIGKILL %v)", topic, time.Since(restarted).Round(time.Millisecond), kill)
+		r := newRecorder()
+		c.startConsumer(r, consumerSpec{group: topic + "-g", name: "delay", topic: topic})
+		gs := r.waitCount(t, topic, len(ids), 30*time.Second, nil)
+		checkDelivery(t, topic, gs, due, 3*time.Second)
+		checkOnce(t, topic, r.quiet(time.Second, nil), ids)
+	}
+}
+
+// runDelayCases sends each case's messages interleaved to a fresh topic and checks every
+// delivery against its delay.
+func runDelayCases(t *testing.T, c *cluster, topic string, cases []delayCase, slack time.Duration) {
+	t.Helper()
+	c.createTopic(topic, defaultQueues)
+	r := newRecorder()
+	c.startConsumer(r, consumerSpec{group: topic + "-g", name: "delay", topic: topic})
+	p := c.newProducer()
+	l := newLedger()
+	maxN := 0
+	for _, dc := range cases {
+		maxN = max(maxN, dc.n)
+	}
+	var all []string
+	for i := range maxN {
+		for _, dc := range cases {
+			if i < dc.n {
+				level := dc.level
+				all = append(all, sendIDs(t, p, l, topic, fmt.Sprintf("level%d-%03d", dc.level, i), 1, func(_ int, m *primitive.Message) {
+					if level > 0 {
+						m.WithDelayTimeLevel(level)
+					}
+				})...)
+			}
+		}
+	}
+	gs := r.waitCount(t, "delayed messages", len(all), 30*time.Second, nil)
+	for _, dc := range cases {
+		prefix := fmt.Sprintf("level%d-", dc.level)
+		checkDelivery(t, prefix, r.snapshot(func(g got) bool { return strings.HasPrefix(g.id, prefix) }), dc.d, slack)
+	}
+	checkOnce(t, "delayed messages", r.quiet(500*time.Millisecond, nil), all)
+	// Where each went: the queue the producer chose (REAL_QID), as the send result said.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, g := range gs {
+		if s := l.sent[g.id]; g.queueID != s.queueID || g.topic != topic || g.msgID != s.msgID {
+			t.Errorf("%s delivered as %s queue %d msgId %s, sent to %s queue %d msgId %s", g.id, g.topic, g.queueID, g.msgID, topic, s.queueID, s.msgID)
+		}
+	}
+}
+
+// checkDelivery fails the test for a delivery earlier than born + d or later than
+// born + d + slack, or that still carries DELAY; it logs the spread.
+func checkDelivery(t testing.TB, what string, gs []got, d, slack time.Duration) {
+	t.Helper()
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	for _, g := range gs {
+		late := g.at.Sub(g.born) - d
+		lo, hi = min(lo, late), max(hi, late)
+		if late < 0 || late > slack {
+			t.Errorf("%s: %s delivered %v after it was born, want %v .. %v", what, g.id, g.at.Sub(g.born).Round(time.Millisecond), d, d+slack)
+		}
+		if v := g.msg.GetProperty(primitive.PropertyDelayTimeLevel); v != "" {
+			t.Errorf("%s: %s delivered with DELAY=%s, want the property removed", what, g.id, v)
+		}
+	}
+	t.Logf("%s: %d delivered %v .. %v after their due time", what, len(gs), lo.Round(time.Millisecond), hi.Round(time.Millisecond))
+}
