@@ -54,6 +54,13 @@ type Producer interface {
 	Close() error
 }
 
+// InFlightLimiter is implemented by producers whose system bounds the sends one client
+// may have awaiting an answer; the generator then keeps at most
+// min(MaxInFlightPerProducer, MaxInFlight()) in flight, and waits at the limit.
+type InFlightLimiter interface {
+	MaxInFlight() int
+}
+
 // ConsumerSpec says what one consumer reads.
 type ConsumerSpec struct {
 	Topic        string

@@ -26,6 +26,9 @@ const (
 	natsAckTimeout     = 30 * time.Second // a future never resolved fails after this
 	natsStreamMaxBytes = 8 << 30
 	natsPullMaxMsgs    = 4096
+	// natsMaxInFlight matches the ringmq driver's rmqMaxInFlight so both peers see the
+	// same client-side back-pressure.
+	natsMaxInFlight = rmqMaxInFlight
 )
 
 var errNATSClosed = errors.New("nats producer closed")
@@ -81,13 +84,13 @@ func (d *natsDriver) NewProducer(ctx context.Context, topic string, index int) (
 	if err != nil {
 		return nil, fmt.Errorf("connect producer: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*MaxInFlightPerProducer),
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*natsMaxInFlight),
 		jetstream.WithPublishAsyncTimeout(natsAckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("producer jetstream context: %w", err)
 	}
-	p := &natsProducer{nc: nc, js: js, futures: make(chan natsPending, MaxInFlightPerProducer), stop: make(chan struct{})}
+	p := &natsProducer{nc: nc, js: js, futures: make(chan natsPending, natsMaxInFlight), stop: make(chan struct{})}
 	p.subjects = make([]string, MaxPartitionsPerTopic)
 	for i := range p.subjects {
 		p.subjects[i] = topic + "." + strconv.Itoa(i)
@@ -156,6 +159,9 @@ func (p *natsProducer) failPending() {
 		}
 	}
 }
+
+// MaxInFlight implements InFlightLimiter.
+func (p *natsProducer) MaxInFlight() int { return natsMaxInFlight }
 
 func (p *natsProducer) Close() error {
 	close(p.stop)

@@ -19,6 +19,12 @@ const (
 	rmqFieldProps   = 6
 )
 
+// rmqMaxInFlight bounds the sends one producer has awaiting an answer, as OMB's RocketMQ
+// driver does (backpressureConcurrency 1024). A RocketMQ-style server answers
+// SYSTEM_BUSY past its per-connection limit (4096 in netio/remoting), so a client that
+// kept more in flight would measure its own overload, not the broker's speed.
+const rmqMaxInFlight = 1024
+
 var rmqSendKeys = []string{"producerGroup", "topic", "queueId", "sysFlag", "bornTimestamp", "flag", "properties",
 	"reconsumeTimes", "unitMode", "maxReconsumeTimes", "batch", "defaultTopic", "defaultTopicQueueNums"}
 
@@ -45,7 +51,7 @@ func (d *ringmqDriver) NewProducer(ctx context.Context, topic string, index int)
 	for _, q := range rt.queues {
 		c, ok := p.byAddr[q.addr]
 		if !ok {
-			c, err = remoting.Dial(q.addr, remoting.ClientConfig{DialTimeout: rmqAdminTimeout, MaxInFlight: MaxInFlightPerProducer})
+			c, err = remoting.Dial(q.addr, remoting.ClientConfig{DialTimeout: rmqAdminTimeout, MaxInFlight: rmqMaxInFlight})
 			if err != nil {
 				p.Close()
 				return nil, fmt.Errorf("producer %d: %w", index, err)
@@ -98,6 +104,9 @@ func (p *rmqProducer) SendAsync(msg *Message, done Completion) error {
 	}
 	return nil
 }
+
+// MaxInFlight implements InFlightLimiter.
+func (p *rmqProducer) MaxInFlight() int { return rmqMaxInFlight }
 
 func (p *rmqProducer) Close() error {
 	for _, c := range p.byAddr {

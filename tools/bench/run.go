@@ -214,11 +214,15 @@ func (r *run) openProducers(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("open producer %d of %s: %w", i, topic, err)
 			}
+			limit := MaxInFlightPerProducer
+			if l, ok := p.(InFlightLimiter); ok {
+				limit = min(limit, max(l.MaxInFlight(), 1))
+			}
 			r.producers = append(r.producers, &producerState{
 				r: r, index: t*r.w.ProducersPerTopic + i, p: p,
 				keys:     newKeyChooser(r.w.KeyDistributor, r.w.PartitionsPerTopic),
 				buf:      make([]byte, r.w.MessageSize),
-				inflight: make(chan struct{}, MaxInFlightPerProducer),
+				inflight: make(chan struct{}, limit),
 			})
 		}
 	}

@@ -128,7 +128,7 @@ func TestRingMQDevRun(t *testing.T) {
 }
 
 // TestStalledBrokerEndsOnTime: against a broker that never answers a send, the pacer
-// fills the in-flight limit, then stops when the schedule ends instead of waiting for
+// fills the producer's in-flight limit, then stops when the schedule ends instead of waiting for
 // slots; the messages it could not send are counted, not lost from the result.
 func TestStalledBrokerEndsOnTime(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -164,9 +164,9 @@ func TestStalledBrokerEndsOnTime(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("run took %v, want about 1 s (the schedule's end)", took)
 	}
-	if res.Sent != MaxInFlightPerProducer || res.Acked != 0 || res.Unacked != MaxInFlightPerProducer ||
-		res.NotSent != 20_000-MaxInFlightPerProducer {
+	// The ringmq driver's producer keeps at most rmqMaxInFlight sends in flight.
+	if res.Sent != rmqMaxInFlight || res.Acked != 0 || res.Unacked != rmqMaxInFlight || res.NotSent != 20_000-rmqMaxInFlight {
 		t.Fatalf("got sent %d acked %d unacked %d not sent %d, want %d/0/%d/%d", res.Sent, res.Acked, res.Unacked,
-			res.NotSent, MaxInFlightPerProducer, MaxInFlightPerProducer, 20_000-MaxInFlightPerProducer)
+			res.NotSent, rmqMaxInFlight, rmqMaxInFlight, 20_000-rmqMaxInFlight)
 	}
 }
