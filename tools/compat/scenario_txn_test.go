@@ -1,0 +1,190 @@
+package compat
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+)
+
+// Short transaction settings (broker.conf, milliseconds): a half message older than 1 s
+// is checked, every second.
+var txnConf = []string{"transactionTimeOut=1000", "transactionCheckInterval=1000", "transactionCheckMax=15"}
+
+const (
+	txnPlanProp = "tx-plan" // what the local transaction does with the message
+	// localTxnTime is how long ExecuteLocalTransaction works before it commits: a
+	// consumer that saw the message before then saw a half message.
+	localTxnTime = 300 * time.Millisecond
+	// txnCheckTimeout bounds the wait for CHECK_TRANSACTION_STATE: TransactionTimeout +
+	// TransactionCheckInterval and scheduling.
+	txnCheckTimeout = 15 * time.Second
+)
+
+// Plans, in the property tx-plan.
+const (
+	planCommit          = "commit"           // Execute: Commit
+	planRollback        = "rollback"         // Execute: Rollback
+	planUnknownCommit   = "unknown-commit"   // Execute: Unknown; Check: Commit
+	planUnknownRollback = "unknown-rollback" // Execute: Unknown; Check: Rollback
+)
+
+// txnLog is the transaction listener: it follows each message's plan and records when
+// the local transaction resolved and which checks the broker sent.
+type txnLog struct {
+	mu         sync.Mutex
+	resolvedAt map[string]time.Time // id -> when Commit was returned (Execute or Check)
+	checks     map[string]int       // id -> CHECK_TRANSACTION_STATE received
+	checkTopic map[string]string    // id -> topic of the checked message
+}
+
+func newTxnLog() *txnLog {
+	return &txnLog{resolvedAt: map[string]time.Time{}, checks: map[string]int{}, checkTopic: map[string]string{}}
+}
+
+func (x *txnLog) ExecuteLocalTransaction(m *primitive.Message) primitive.LocalTransactionState {
+	switch m.GetProperty(txnPlanProp) {
+	case planCommit:
+		<-time.After(localTxnTime) // the local transaction's work
+		x.mu.Lock()
+		x.resolvedAt[m.GetProperty(propID)] = time.Now()
+		x.mu.Unlock()
+		return primitive.CommitMessageState
+	case planRollback:
+		return primitive.RollbackMessageState
+	default:
+		return primitive.UnknowState
+	}
+}
+
+func (x *txnLog) CheckLocalTransaction(m *primitive.MessageExt) primitive.LocalTransactionState {
+	id := m.GetProperty(propID)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.checks[id]++
+	x.checkTopic[id] = m.Topic
+	switch m.GetProperty(txnPlanProp) {
+	case planUnknownCommit:
+		if _, ok := x.resolvedAt[id]; !ok {
+			x.resolvedAt[id] = time.Now()
+		}
+		return primitive.CommitMessageState
+	case planUnknownRollback:
+		return primitive.RollbackMessageState
+	default:
+		// A message the producer already resolved may still be checked once if the
+		// check raced the END_TRANSACTION; answer what it did.
+		if m.GetProperty(txnPlanProp) == planCommit {
+			return primitive.CommitMessageState
+		}
+		return primitive.RollbackMessageState
+	}
+}
+
+func (x *txnLog) checked(id string) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.checks[id]
+}
+
+// newTxnProducer starts a transaction producer with its own instance name (the check
+// handler belongs to the first client object of a ClientID).
+func (c *cluster) newTxnProducer(x *txnLog, group string) rocketmq.TransactionProducer {
+	c.t.Helper()
+	tp, err := rocketmq.NewTransactionProducer(x,
+		producer.WithNameServer([]string{c.namesrvAddr}),
+		producer.WithGroupName(group),
+		producer.WithInstanceName(instance("txn")),
+		producer.WithRetry(2))
+	if err != nil {
+		c.t.Fatalf("new transaction producer: %v", err)
+	}
+	if err := tp.Start(); err != nil {
+		c.t.Fatalf("start transaction producer: %v", err)
+	}
+	c.t.Cleanup(func() { tp.Shutdown() })
+	return tp
+}
+
+// sendTxn sends message series-i in a transaction with plan and returns its id and the
+// local state the client reports.
+func sendTxn(t testing.TB, tp rocketmq.TransactionProducer, topic, series string, i int, plan string) (string, primitive.LocalTransactionState) {
+	t.Helper()
+	m, s := newTestMsg(topic, series, i)
+	m.WithProperty(txnPlanProp, plan)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := tp.SendMessageInTransaction(ctx, m)
+	if err != nil {
+		t.Fatalf("transaction send %s: %v", s.id, err)
+	}
+	if res.Status != primitive.SendOK {
+		t.Fatalf("transaction send %s: status %v, want SEND_OK", s.id, res.Status)
+	}
+	return s.id, res.State
+}
+
+// TestTransactionCommitRollback: 20 transactional messages commit in
+// ExecuteLocalTransaction (after 300 ms of local work) and 20 roll back. Each committed
+// one is delivered exactly once and never before its local transaction returned Commit
+// (the half message is invisible); no rolled-back one is ever delivered, also not after
+// several check intervals. No check is sent for any of them (all were resolved at once).
+func TestTransactionCommitRollback(t *testing.T) {
+	t.Parallel()
+	c := startClusterConf(t, txnConf...)
+	const topic = "compat-txn"
+	c.createTopic(topic, defaultQueues)
+	r := newRecorder()
+	c.startConsumer(r, consumerSpec{group: topic + "-g", name: "txn", topic: topic})
+	x := newTxnLog()
+	tp := c.newTxnProducer(x, "compat-txn-pg")
+	var commits, rollbacks []string
+	for i := range 20 {
+		id, st := sendTxn(t, tp, topic, planCommit, i, planCommit)
+		if st != primitive.CommitMessageState {
+			t.Fatalf("%s: local state %v, want commit", id, st)
+		}
+		commits = append(commits, id)
+		id, st = sendTxn(t, tp, topic, planRollback, i, planRollback)
+		if st != primitive.RollbackMessageState {
+			t.Fatalf("%s: local state %v, want rollback", id, st)
+		}
+		rollbacks = append(rollbacks, id)
+	}
+	r.waitCount(t, "committed", len(commits), 30*time.Second, nil)
+	// Three check rounds (TransactionTimeout 1 s + interval 1 s each) pass: a rolled-back
+	// or already committed half message must not come out of them.
+	all := r.quiet(3*time.Second, nil)
+	checkOnce(t, "committed, and no rolled back", all, commits)
+	checkResolvedFirst(t, x, all)
+	for _, id := range append(append([]string{}, commits...), rollbacks...) {
+		if n := x.checked(id); n > 0 {
+			t.Errorf("%s: checked %d times, want none (its END_TRANSACTION resolved it)", id, n)
+		}
+	}
+}
+
+// checkResolvedFirst fails the test for a delivery before its local transaction (or the
+// check) returned Commit.
+func checkResolvedFirst(t testing.TB, x *txnLog, gs []got) {
+	t.Helper()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, g := range gs {
+		at, ok := x.resolvedAt[g.id]
+		switch {
+		case !ok:
+			t.Errorf("%s delivered but never committed", g.id)
+		case g.at.Before(at):
+			t.Errorf("%s delivered %v before its transaction committed: the half message was visible", g.id, at.Sub(g.at))
+		}
+		if !strings.Contains(g.id, "commit") && !strings.HasPrefix(g.id, "pending") && !strings.HasPrefix(g.id, "after") {
+			t.Errorf("%s delivered, its plan never commits", g.id)
+		}
+	}
+}
