@@ -159,6 +159,58 @@ func TestBlockAndSyncCountOwnOperations(t *testing.T) {
 	}
 }
 
+// TestSyncCountsOwnCalls needs only the fsync probe, which loads without BTF.
+func TestSyncCountsOwnCalls(t *testing.T) {
+	s := openProbes(t, Config{Probes: []string{ProbeSync}})
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := uint32(unix.Gettid())
+	f := preparedFile(t, 4096)
+	settle(s)
+	from := s.ring.addedTotal()
+	before := [numSyncOps]histCounts{mustHist(t, s, ProbeSync, 0), mustHist(t, s, ProbeSync, 1)}
+	const n = 5
+	for range n {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fsync(int(f.Fd())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Fdatasync(-1); err != unix.EBADF {
+		t.Fatalf("fdatasync(-1): got %v, want EBADF", err)
+	}
+	mine := func(e *Event) bool { return e.Kind == KindSync && e.Tid == tid }
+	waitEvents(t, s, from, 2*n+1, mine)
+	settle(s)
+	var counts [numSyncOps]int
+	var failed int
+	for _, e := range waitEvents(t, s, from, 2*n+1, mine) {
+		switch {
+		case e.Res == -int32(unix.EBADF) && int64(e.Arg) == -1:
+			failed++
+		case e.Res == 0 && e.Arg == uint64(f.Fd()) && e.Op < numSyncOps:
+			counts[e.Op]++
+		default:
+			t.Errorf("unexpected sync event %+v", e)
+		}
+	}
+	if counts[SyncFdatasync] != n || counts[SyncFsync] != n || failed != 1 {
+		t.Errorf("sync events of tid %d: got %d fdatasync, %d fsync, %d failed; want %d, %d, 1",
+			tid, counts[SyncFdatasync], counts[SyncFsync], failed, n, n)
+	}
+	for op := range numSyncOps {
+		want := uint64(n)
+		if op == int(SyncFdatasync) {
+			want++ // the failed call is timed too
+		}
+		if d := mustHist(t, s, ProbeSync, uint32(op)).Count - before[op].Count; d != want {
+			t.Errorf("%s histogram grew by %d, want %d", syncOpNames[op], d, want)
+		}
+	}
+}
+
 func mustHist(t *testing.T, s *Set, name string, key uint32) histCounts {
 	t.Helper()
 	p, err := s.probe(name)

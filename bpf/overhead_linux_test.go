@@ -1,0 +1,124 @@
+//go:build linux && (386 || amd64)
+
+package bpf
+
+import (
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkWriteFdatasync measures what the probes cost the broker's durable write: a 4 KiB
+// pwrite + fdatasync into already-written blocks (what the flusher does), with no probes, the
+// default probes, and all of them (run-queue delay too). It reports the p50 and p99 of one
+// write+fdatasync besides ns/op. The disk is shared with other processes: compare the
+// variants of one run, over several runs (-count), never single numbers.
+//
+//	go test -run '^$' -bench WriteFdatasync -benchtime 2000x -count 5 ./bpf
+func BenchmarkWriteFdatasync(b *testing.B) {
+	for _, v := range []struct {
+		name   string
+		probes []string // nil: no Set at all
+	}{{"off", nil}, {"default", DefaultProbes()}, {"all", AllProbes()}} {
+		b.Run(v.name, func(b *testing.B) {
+			if v.probes != nil {
+				s, err := Open(Config{Probes: v.probes})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+				if err != nil {
+					b.Logf("no BPF run-time stats: %v", err)
+				} else {
+					defer stats.Close()
+					before := bpfRunTime(b, s)
+					defer func() {
+						after := bpfRunTime(b, s)
+						b.ReportMetric(float64(after.ns-before.ns)/float64(b.N), "bpf-ns/op")
+						b.ReportMetric(float64(after.runs-before.runs)/float64(b.N), "bpf-runs/op")
+					}()
+				}
+				for _, name := range v.probes {
+					if err := s.Err(name); err != nil {
+						if IsUnavailable(err) && os.Getenv("EBPF_REQUIRED") == "" {
+							b.Skipf("probe %s unavailable: %v", name, err)
+						}
+						b.Fatalf("probe %s: %+v", name, err)
+					}
+				}
+			}
+			benchWriteFdatasync(b)
+		})
+	}
+}
+
+type runTime struct{ ns, runs uint64 }
+
+// bpfRunTime sums the kernel's run-time statistics of every loaded program of s: time spent in
+// the programs and how often they ran, in the whole system (sys_enter runs for every
+// syscall of every process, sched_switch for every context switch).
+func bpfRunTime(b *testing.B, s *Set) runTime {
+	var rt runTime
+	for _, p := range s.probes {
+		lp, ok := p.impl.(*linuxProbe)
+		if !ok {
+			continue
+		}
+		for name, prog := range lp.coll.Programs {
+			st, err := prog.Stats()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if testing.Verbose() && st.RunCount > 0 {
+				b.Logf("%s: %d runs, %d ns/run (cumulative)", name, st.RunCount, int64(st.Runtime)/int64(st.RunCount))
+			}
+			rt.ns += uint64(st.Runtime)
+			rt.runs += st.RunCount
+		}
+	}
+	return rt
+}
+
+func benchWriteFdatasync(b *testing.B) {
+	const fileBytes = 1 << 20
+	f, err := os.OpenFile(b.TempDir()+"/data", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, fileBytes)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	fd := int(f.Fd())
+	buf := make([]byte, 4096)
+	lat := make([]int64, 0, 1<<16)
+	var off int64
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := unix.Pwrite(fd, buf, off); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Fdatasync(fd); err != nil {
+			b.Fatal(err)
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, int64(time.Since(t0)))
+		}
+		off = (off + int64(len(buf))) % fileBytes
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2])/1e3, "p50-us")
+		b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-us")
+	}
+}
