@@ -14,16 +14,23 @@ import (
 
 // BenchmarkWriteFdatasync measures what the probes cost the broker's durable write: a 4 KiB
 // pwrite + fdatasync into already-written blocks (what the flusher does), with no probes, the
-// default probes, and all of them (run-queue delay too). It reports the p50 and p99 of one
+// default probes, all of them (run-queue delay too), and each probe alone. It reports the p50 and p99 of one
 // write+fdatasync besides ns/op. The disk is shared with other processes: compare the
 // variants of one run, over several runs (-count), never single numbers.
 //
-//	go test -run '^$' -bench WriteFdatasync -benchtime 2000x -count 5 ./bpf
+//	go test -run '^$' -bench 'WriteFdatasync/(off|default|all)$' -benchtime 2000x ./bpf
+//
+// docs/ebpf.md runs the variants interleaved, one process each, several rounds.
 func BenchmarkWriteFdatasync(b *testing.B) {
-	for _, v := range []struct {
+	type variant struct {
 		name   string
 		probes []string // nil: no Set at all
-	}{{"off", nil}, {"default", DefaultProbes()}, {"all", AllProbes()}} {
+	}
+	variants := []variant{{"off", nil}, {"default", DefaultProbes()}, {"all", AllProbes()}}
+	for _, name := range AllProbes() {
+		variants = append(variants, variant{"only_" + name, []string{name}})
+	}
+	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			if v.probes != nil {
 				s, err := Open(Config{Probes: v.probes})
