@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"time"
 
 	"github.com/ringmq/ringmq/engine"
@@ -23,15 +24,17 @@ const (
 // consumer retries) to their REAL_TOPIC / REAL_QID once their delay has passed, as Java's
 // ScheduleMessageService does: one consume queue per level, read in order (a level's
 // messages come due in store order), each re-put with DELAY removed, then the level's
-// progress committed. It runs on one goroutine and writes through Store.Put (durable under
-// SYNC_FLUSH), never on a connection's reader. A crash after a re-put and before the
+// progress committed. It runs on one goroutine, never on a connection's reader: the due
+// messages of a batch are appended together and the progress moves once they are durable. A crash after a re-put and before the
 // progress is persisted delivers that message again: at least once, as in RocketMQ.
 type scheduler struct {
-	b      *Broker
-	levels []time.Duration
-	wake   chan struct{} // capacity 1: a parked message arrived
-	res    engine.GetResult
-	props  []byte
+	b       *Broker
+	levels  []time.Duration
+	wake    chan struct{} // capacity 1: a parked message arrived
+	res     engine.GetResult
+	results [scheduleBatch]engine.PutResult
+	wait    putWaiter
+	props   []byte
 }
 
 func newScheduler(b *Broker, levels []time.Duration) *scheduler {
@@ -91,14 +94,16 @@ func (s *scheduler) deliverLevel(level int, stop <-chan struct{}) (time.Time, bo
 			s.res.Release()
 			return time.Time{}, false
 		}
-		n := len(s.res.Records)
+		// Re-put every due message of the batch, then wait once: the appends share group
+		// commits instead of paying one fdatasync each.
 		var due time.Time
-		delivered := 0
-		for _, rec := range s.res.Records {
+		next := offset
+		s.wait.reset()
+		for i, rec := range s.res.Records {
 			v, err := record.Decode(rec)
 			if err != nil {
 				b.log.Error("delivery service: skipping a record that does not decode", "level", level, "err", err)
-				delivered++
+				next = max(next, offset+int64(i)+1)
 				continue
 			}
 			at := time.UnixMilli(v.StoreTimestampMs()).Add(s.levels[min(level, len(s.levels))-1])
@@ -106,17 +111,17 @@ func (s *scheduler) deliverLevel(level int, stop <-chan struct{}) (time.Time, bo
 				due = at
 				break
 			}
-			if err := s.deliver(v); err != nil {
-				b.log.Warn("delivery service: re-put failed; retrying", "level", level, "err", err)
-				due = time.Now().Add(scheduleRetryFailed)
+			if err := s.deliver(v, &s.results[i]); err != nil {
+				s.wait.fail(err)
 				break
 			}
-			delivered++
+			next = v.QueueOffset() + 1
 		}
-		next := s.res.NextBeginOffset
 		s.res.Release()
-		if delivered < n { // stopped at a message not yet due (or a failure)
-			next = offset + int64(delivered)
+		if err := s.wait.wait(); err != nil {
+			// Some re-puts may be stored: the whole batch is delivered again (at least once).
+			b.log.Warn("delivery service: re-put failed; retrying", "level", level, "err", err)
+			return time.Now().Add(scheduleRetryFailed), true
 		}
 		if next != offset {
 			offset = next
@@ -135,8 +140,10 @@ func (s *scheduler) deliverLevel(level int, stop <-chan struct{}) (time.Time, bo
 	}
 }
 
-// deliver stores a due parked message in its real topic and queue.
-func (s *scheduler) deliver(v record.View) error {
+// deliver appends a due parked message to its real topic and queue; s.wait hears when it
+// is durable. A message that cannot be delivered (no REAL_TOPIC, topic gone) is dropped
+// with a log line and counts as delivered.
+func (s *scheduler) deliver(v record.View, res *engine.PutResult) error {
 	props := v.Properties()
 	realTopic, ok1 := record.Property(props, record.PropRealTopic)
 	realQID, ok2 := record.Property(props, record.PropRealQueueID)
@@ -158,6 +165,48 @@ func (s *scheduler) deliver(v record.View) error {
 		BornTimestampMs: v.BornTimestampMs(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
 		PreparedTransactionOffset: v.PreparedTransactionOffset(), Body: v.Body(), Properties: s.props,
 	}
-	_, err = s.b.store.Put(&m)
-	return err
+	s.wait.add()
+	if err := s.b.store.Append(&m, res, &s.wait); err != nil {
+		s.wait.done()
+		return err
+	}
+	return nil
+}
+
+// putWaiter waits for a set of appends: Add before each Append, Done from the store.
+type putWaiter struct {
+	wg sync.WaitGroup
+	mu struct {
+		sync.Mutex
+		err error
+	}
+}
+
+func (w *putWaiter) reset() { w.mu.err = nil }
+func (w *putWaiter) add()   { w.wg.Add(1) }
+func (w *putWaiter) done()  { w.wg.Done() }
+
+// fail records an error that stopped the batch.
+func (w *putWaiter) fail(err error) {
+	w.mu.Lock()
+	if w.mu.err == nil {
+		w.mu.err = err
+	}
+	w.mu.Unlock()
+}
+
+// Done implements engine.Waiter.
+func (w *putWaiter) Done(_ *engine.PutResult, err error) {
+	if err != nil {
+		w.fail(err)
+	}
+	w.wg.Done()
+}
+
+// wait returns once every append added is durable (or failed), with the first error.
+func (w *putWaiter) wait() error {
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.err
 }
