@@ -44,7 +44,16 @@ const (
 	defaultQueues = 4
 )
 
+// offsetDirEnv names the directory where broadcasting consumers keep their offsets.
+// The client reads it once, when its package initialises, so TestMain cannot set it for
+// itself: it runs the test binary again with it set to a temp dir (otherwise offsets
+// would go under $HOME and leak into the next run).
+const offsetDirEnv = "rocketmq.client.localOffsetStoreDir"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(offsetDirEnv) == "" {
+		os.Exit(rerunWithOffsetDir())
+	}
 	rlog.SetLogLevel("error")
 	dir, err := os.MkdirTemp("", "ringmq-compat-bin-")
 	if err != nil {
@@ -69,11 +78,35 @@ func TestMain(m *testing.M) {
 		clientPanics.Add(1)
 		lastClientPanic.Store(fmt.Sprintf("%v", v))
 	}
-	// The client keeps broadcasting offsets under $HOME unless told otherwise.
-	os.Setenv("rocketmq.client.localOffsetStoreDir", filepath.Join(dir, "client-offsets"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// rerunWithOffsetDir runs this test binary again, with the same arguments and
+// offsetDirEnv set to a fresh temp dir, and returns its exit status.
+func rerunWithOffsetDir() int {
+	dir, err := os.MkdirTemp("", "ringmq-compat-offsets-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compat:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), offsetDirEnv+"="+dir)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode()
+	default:
+		fmt.Fprintln(os.Stderr, "compat: run tests:", err)
+		return 1
+	}
 }
 
 // Panics the client recovered through primitive.PanicHandler.

@@ -230,8 +230,16 @@ func (l *ledger) duplicates(want []string) map[string]int {
 	return d
 }
 
-// checkExact fails the test on any mismatch and on any duplicate among want.
+// checkExact fails the test on any mismatch, on any duplicate among want, and on any
+// message delivered elsewhere than its send result said.
 func (l *ledger) checkExact(t testing.TB, want []string) {
+	t.Helper()
+	l.checkOnce(t, want)
+	l.checkWhere(t, want)
+}
+
+// checkOnce fails the test on any mismatch and on any duplicate among want.
+func (l *ledger) checkOnce(t testing.TB, want []string) {
 	t.Helper()
 	l.mu.Lock()
 	bad := append([]string(nil), l.bad...)
@@ -242,7 +250,6 @@ func (l *ledger) checkExact(t testing.TB, want []string) {
 	if d := l.duplicates(want); len(d) > 0 {
 		t.Errorf("%d messages delivered more than once (want exactly once), e.g. %v", len(d), firstOf(d, 10))
 	}
-	l.checkWhere(t, want)
 }
 
 // checkWhere fails the test when a delivered message's ids, queue or queue offset differ
