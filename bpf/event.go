@@ -107,9 +107,11 @@ func (r *eventRing) addedTotal() uint64 {
 	return r.mu.added
 }
 
-// orderSlackNs is how far out of end-time order the ring may hold events (different probes'
-// readers deliver at slightly different times); overlap scans look this far past the window.
-const orderSlackNs = 1_000_000_000
+// orderSlackNs is how far out of end-time order the ring may hold events: each probe emits at
+// an event's end, so one probe's events are in end order, but different probes' readers deliver
+// at slightly different times (goroutine scheduling on a loaded machine). Overlap scans look this
+// far before the window.
+const orderSlackNs = 100_000_000
 
 // overlapping appends to dst the events that overlap [startMonoNs, endMonoNs] (points inside it
 // included), newest first, and returns dst. It stops at the first event that ended more than

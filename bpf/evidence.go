@@ -63,12 +63,18 @@ func explain(events []Event, startMonoNs, endMonoNs int64) ([]perf.Evidence, Cau
 		})
 	}
 	// Sync calls first: block requests their thread submitted inside them are part of them.
+	blocksByTid := map[uint32][]int{}
+	for i := range events {
+		if events[i].Kind == KindBlock {
+			blocksByTid[events[i].Tid] = append(blocksByTid[events[i].Tid], i)
+		}
+	}
 	for i := range events {
 		e := &events[i]
 		if e.Kind != KindSync || overlap(e) < minOverlapNs {
 			continue
 		}
-		add(e, syncName(e.Op), syncDetail(events, i, usedBlock), CauseSync)
+		add(e, syncName(e.Op), syncDetail(events, i, blocksByTid[e.Tid], usedBlock), CauseSync)
 	}
 	faults := map[uint32]int{}
 	var faultFirst, faultLast int64
@@ -113,15 +119,16 @@ func explain(events []Event, startMonoNs, endMonoNs int64) ([]perf.Evidence, Cau
 }
 
 // syncDetail describes sync call events[i] with the block requests its thread submitted while
-// inside it, and marks those as used. Block time is the time at least one request of the op
-// was in flight (requests overlap), so it never exceeds the call's own time by much.
-func syncDetail(events []Event, i int, usedBlock []bool) string {
+// inside it (blocks: the indexes of that thread's block events), and marks those as used. Block
+// time is the time at least one request of the op was in flight (requests overlap), so it never
+// exceeds the call's own time by much.
+func syncDetail(events []Event, i int, blocks []int, usedBlock []bool) string {
 	s := &events[i]
 	var spans [numBlockOps][][2]int64
 	var writeBytes int64
-	for j := range events {
+	for _, j := range blocks {
 		b := &events[j]
-		if b.Kind != KindBlock || b.Tid != s.Tid || b.StartMonoNs < s.StartMonoNs || b.StartMonoNs > s.EndMonoNs {
+		if b.StartMonoNs < s.StartMonoNs || b.StartMonoNs > s.EndMonoNs {
 			continue
 		}
 		usedBlock[j] = true

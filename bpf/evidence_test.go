@@ -190,3 +190,26 @@ func TestOpenValidates(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEvidence measures one evidence lookup for a 2 ms request in a full ring of the
+// default size, filled as a loaded broker fills it: every 100 us one fdatasync with two block
+// requests, a run-queue wait and a page fault (50000 events per second).
+func BenchmarkEvidence(b *testing.B) {
+	s := &Set{ring: newEventRing(DefaultEventRingSize)}
+	var t int64
+	for s.ring.addedTotal() < DefaultEventRingSize {
+		t += 100_000
+		s.ring.add(Event{Kind: KindBlock, Op: BlockWrite, StartMonoNs: t, EndMonoNs: t + 30_000, Tid: 1, Bytes: 8192})
+		s.ring.add(Event{Kind: KindBlock, Op: BlockFlush, StartMonoNs: t + 31_000, EndMonoNs: t + 80_000, Tid: 1})
+		s.ring.add(Event{Kind: KindSync, StartMonoNs: t, EndMonoNs: t + 90_000, Tid: 1})
+		s.ring.add(Event{Kind: KindRunq, StartMonoNs: t + 10_000, EndMonoNs: t + 60_000, Tid: 2})
+		s.ring.add(Event{Kind: KindFault, StartMonoNs: t + 5_000, EndMonoNs: t + 5_000, Tid: 3})
+	}
+	q := perf.EvidenceQuery{StartMonoNs: t - 3*ms, EndMonoNs: t - 1*ms}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ev := s.Evidence(q); len(ev) == 0 {
+			b.Fatal("no evidence")
+		}
+	}
+}
