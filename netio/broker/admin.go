@@ -58,7 +58,10 @@ func (b *Broker) handleCreateTopic(c *remoting.Conn, req *remoting.Command) {
 		return
 	}
 	b.log.Info("topic created or updated", "topic", tc.TopicName, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "perm", tc.Perm, "client", c.RemoteAddr())
-	b.reg.trigger()
+	if err := b.topicsChanged(); err != nil {
+		b.replyError(c, req, remoting.RespSystemError, "topic "+tc.TopicName+" is set but not yet on disk: "+err.Error())
+		return
+	}
 	b.replyOK(c, req)
 }
 
@@ -77,7 +80,10 @@ func (b *Broker) handleDeleteTopic(c *remoting.Conn, req *remoting.Command) {
 		return
 	}
 	b.log.Info("topic deleted", "topic", name, "existed", existed, "client", c.RemoteAddr())
-	b.reg.trigger()
+	if err := b.topicsChanged(); err != nil {
+		b.replyError(c, req, remoting.RespSystemError, "topic "+name+" is deleted but the table is not yet on disk: "+err.Error())
+		return
+	}
 	b.replyOK(c, req)
 }
 

@@ -3,6 +3,8 @@ package broker
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -322,6 +324,10 @@ func TestAdminTopicCommands(t *testing.T) {
 	tb := startBroker(t, "", nil)
 	c := tb.dial(nil)
 	createTopic(t, c, "AD", 3, meta.PermRW)
+	// Acknowledged means on disk: a crash right after must not lose the topic.
+	if raw, err := os.ReadFile(filepath.Join(tb.dir, "config", meta.TopicsFile)); err != nil || !strings.Contains(string(raw), `"AD"`) {
+		t.Fatalf("topics.json right after the create: %s %v", raw, err)
+	}
 	wantCode(t, sendV1(t, c, "AD", 0, "", []byte("x")), remoting.RespSuccess)
 	resp := invoke(t, c, remoting.ReqGetAllTopicConfig, nil, nil)
 	wantCode(t, resp, remoting.RespSuccess)

@@ -212,7 +212,9 @@ func (b *Broker) autoCreateTopic(c *remoting.Conn, h *sendHeader) (*meta.TopicCo
 	}
 	if created {
 		b.log.Info("auto-created topic on send", "topic", name, "queues", queues, "producer", c.RemoteAddr())
-		b.reg.trigger()
+		if err := b.topicsChanged(); err != nil {
+			b.log.Error("auto-created topic not yet on disk; the periodic write retries", "topic", name, "err", err)
+		}
 	}
 	return tc, nil
 }

@@ -193,9 +193,20 @@ func (b *Broker) ensureSystemTopic(name string, queueNums int) (*meta.TopicConfi
 	}
 	if created {
 		b.log.Info("created topic", "topic", name, "queues", queueNums)
-		b.reg.trigger()
+		if err := b.topicsChanged(); err != nil {
+			b.log.Error("created topic not yet on disk; the periodic write retries", "topic", name, "err", err)
+		}
 	}
 	return tc, nil
+}
+
+// topicsChanged makes a topic change durable before it is acknowledged (as Java writes
+// topics.json at once: a topic created just before a crash must survive it) and registers
+// the new table with the name servers at once. It blocks the caller for one table write
+// (write, fdatasync, rename, directory fsync): topic changes are rare.
+func (b *Broker) topicsChanged() error {
+	b.reg.trigger()
+	return b.meta.Flush()
 }
 
 // retryGroup returns the group of a %RETRY% topic, and whether topic is one.
