@@ -25,7 +25,8 @@ func runOffsets(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: ringmqctl offsets --group GROUP [flags] TOPIC\n\n"+
 			"For each queue of TOPIC: the max offset (next to be written), the group's committed\n"+
-			"offset (\"-\" if it has none) and the lag.\n\nFlags:\n")
+			"offset (\"-\" if the broker has none) and the lag. As in RocketMQ, a group that never\n"+
+			"committed reads 0 on a queue that still holds its first message.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, 1, "one TOPIC"); err != nil {
