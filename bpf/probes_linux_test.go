@@ -367,7 +367,8 @@ func isOwnThread(tid uint32) bool {
 
 // TestSlowFlushAttributed runs two fake requests through a perf.Recorder with the Set as
 // its evidence source: one whose time went into a large write's fdatasync, one that only slept.
-// The first must be attributed to the fdatasync with its block flush, the second not.
+// The first must be attributed to the fdatasync with its block flush, the second not to any
+// fdatasync.
 func TestSlowFlushAttributed(t *testing.T) {
 	s := openProbes(t, Config{Probes: []string{ProbeBlockIO, ProbeSync}})
 	rec := perf.NewRecorder(perf.RecorderConfig{SlowThreshold: time.Millisecond})
@@ -432,8 +433,10 @@ func TestSlowFlushAttributed(t *testing.T) {
 		t.Errorf("fdatasync evidence lasts %d ns; the Go stamps around it measured %d ns", d, syncNs)
 	}
 	t.Logf("slow flush (%v): %s", time.Duration(flush.TotalNs), ev.Detail)
+	// The sleep may overlap the tail of the big write's I/O (an inode write-back the kernel
+	// submitted without waiting for it), but never an fdatasync.
 	for _, e := range byTopic["slow-sleep"].Evidence {
-		if e.Kind == "fdatasync" || e.Kind == "block_io" {
+		if e.Kind == "fdatasync" {
 			t.Errorf("sleeping request blamed on %s: %s", e.Kind, e.Detail)
 		}
 	}
