@@ -49,7 +49,7 @@ func openProbes(t *testing.T, cfg Config) *Set {
 // deadline. It returns the matching events.
 func waitEvents(t *testing.T, s *Set, from uint64, want int, match func(*Event) bool) []Event {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		evs, _ := s.ring.since(nil, from)
 		var got []Event
@@ -119,10 +119,14 @@ func TestBlockAndSyncCountOwnOperations(t *testing.T) {
 		}
 	}
 	syncs := waitEvents(t, s, from, n, func(e *Event) bool { return e.Kind == KindSync && e.Tid == tid })
-	settle(s)
 	// The data writes go to the file's blocks; other writes of the thread are metadata its
 	// fdatasyncs wrote back (the inode table block, when a pwrite changed the mtime).
 	firstSector := fileStartSector(t, f)
+	waitEvents(t, s, from, n, func(e *Event) bool { return e.Kind == KindBlock && e.Tid == tid && e.Op == BlockFlush })
+	waitEvents(t, s, from, n, func(e *Event) bool {
+		return e.Kind == KindBlock && e.Tid == tid && e.Op == BlockWrite && e.Arg >= firstSector
+	})
+	settle(s) // then count: exactly n, none late
 	evs, _ := s.ring.since(nil, from)
 	var flushes, writes, others int
 	for _, e := range evs {
