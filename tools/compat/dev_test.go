@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// TestDevSmoke: `ringmq dev` (name server and broker in one process) serves a producer
-// and a consumer. The topic is not created first: the producer's first send goes
+// TestDevSmoke: `ringmq dev` (name server and broker in one process, with -c for a
+// small segment size and flags for free ports) serves a producer and a consumer. The topic is not created first: the producer's first send goes
 // through RocketMQ's auto-create path (TBW102). SIGTERM then stops it with status 0.
 func TestDevSmoke(t *testing.T) {
 	c := startDev(t)

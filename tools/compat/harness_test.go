@@ -115,7 +115,8 @@ var (
 	lastClientPanic atomic.Value // string
 )
 
-// failOnClientPanic fails t at cleanup if the client panicked while t ran.
+// failOnClientPanic fails t at cleanup if the client panicked while t ran. The handler is
+// process-wide: with parallel tests, a panic fails every test that was running.
 func failOnClientPanic(t testing.TB) {
 	before := clientPanics.Load()
 	t.Cleanup(func() {
@@ -379,7 +380,14 @@ func startDev(t testing.TB) *cluster {
 		namesrvAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		brokerAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
-	c.namesrv = startProc(t, "dev", filepath.Join(dir, "dev.log"), "dev",
+	// Small segments: the default 1 GiB ones are pre-written at start (2 GiB of zeros),
+	// which takes tens of seconds when other tests load the disk.
+	confPath := filepath.Join(dir, "broker.conf")
+	conf := "# written by tools/compat\nmappedFileSizeCommitLog=" + strconv.Itoa(segmentBytes) + "\n"
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.namesrv = startProc(t, "dev", filepath.Join(dir, "dev.log"), "dev", "-c", confPath,
 		"--data", filepath.Join(dir, "data"),
 		"--namesrv-listen", c.namesrvAddr,
 		"--broker-listen", c.brokerAddr,
