@@ -42,9 +42,9 @@ var ioUringOpNames = map[uint16]string{
 }
 
 // explain turns the events that overlap a request window [startMonoNs, endMonoNs] into
-// evidence (times on the perf.Now clock), longest overlap first, page faults last, and names
-// the main cause. events may be in any order.
-func explain(events []Event, startMonoNs, endMonoNs int64) ([]perf.Evidence, Cause) {
+// evidence, longest overlap first, page faults last, and names the main cause. Evidence times
+// are on the perf.Now clock: CLOCK_MONOTONIC minus monoOffsetNs. events may be in any order.
+func explain(events []Event, startMonoNs, endMonoNs, monoOffsetNs int64) ([]perf.Evidence, Cause) {
 	type item struct {
 		ev        perf.Evidence
 		overlapNs int64
@@ -58,7 +58,7 @@ func explain(events []Event, startMonoNs, endMonoNs int64) ([]perf.Evidence, Cau
 	add := func(e *Event, kind, detail string, cause Cause) {
 		items = append(items, item{
 			ev: perf.Evidence{Kind: kind, Detail: detail,
-				StartNs: perf.FromKernelMonotonicNs(e.StartMonoNs), EndNs: perf.FromKernelMonotonicNs(e.EndMonoNs)},
+				StartNs: e.StartMonoNs - monoOffsetNs, EndNs: e.EndMonoNs - monoOffsetNs},
 			overlapNs: overlap(e), cause: cause,
 		})
 	}
@@ -113,7 +113,7 @@ func explain(events []Event, startMonoNs, endMonoNs int64) ([]perf.Evidence, Cau
 			cause = CausePageFault
 		}
 		out = append(out, perf.Evidence{Kind: "page_fault", Detail: faultDetail(faults),
-			StartNs: perf.FromKernelMonotonicNs(faultFirst), EndNs: perf.FromKernelMonotonicNs(faultLast)})
+			StartNs: faultFirst - monoOffsetNs, EndNs: faultLast - monoOffsetNs})
 	}
 	return out, cause
 }

@@ -80,7 +80,7 @@ func TestExplain(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, cause := explain(c.events, c.start, c.end)
+			got, cause := explain(c.events, c.start, c.end, 0)
 			if cause != c.wantCause {
 				t.Errorf("cause: got %v, want %v", cause, c.wantCause)
 			}
@@ -106,10 +106,21 @@ func TestExplain(t *testing.T) {
 }
 
 func TestExplainTimesOnPerfClock(t *testing.T) {
-	start := perf.KernelMonotonicNs(perf.Now())
-	got, _ := explain([]Event{{Kind: KindSync, StartMonoNs: start, EndMonoNs: start + 2*ms}}, start, start+3*ms)
-	if len(got) != 1 || got[0].StartNs != perf.FromKernelMonotonicNs(start) || got[0].EndNs-got[0].StartNs != 2*ms {
-		t.Fatalf("got %+v, want one item from %d lasting 2 ms", got, perf.FromKernelMonotonicNs(start))
+	const offsetNs = 5_000_000_000
+	start := perf.Now() + offsetNs
+	got, _ := explain([]Event{{Kind: KindSync, StartMonoNs: start, EndMonoNs: start + 2*ms}}, start, start+3*ms, offsetNs)
+	if len(got) != 1 || got[0].StartNs != start-offsetNs || got[0].EndNs-got[0].StartNs != 2*ms {
+		t.Fatalf("got %+v, want one item from %d lasting 2 ms", got, start-offsetNs)
+	}
+}
+
+func TestMonoOffset(t *testing.T) {
+	off := measureMonoOffset()
+	a := perf.Now()
+	m := monoNowNs()
+	b := perf.Now()
+	if m-off < a-50_000 || m-off > b+50_000 {
+		t.Fatalf("clock_gettime %d - offset %d = %d, outside the perf.Now bracket [%d, %d] (+-50 us)", m, off, m-off, a, b)
 	}
 }
 
@@ -119,7 +130,7 @@ func TestExplainBounded(t *testing.T) {
 		evs = append(evs, Event{Kind: KindRunq, StartMonoNs: int64(i) * ms, EndMonoNs: int64(i+1) * ms, Tid: uint32(i)})
 		evs = append(evs, Event{Kind: KindFault, StartMonoNs: int64(i) * ms, EndMonoNs: int64(i) * ms, Tid: uint32(i)})
 	}
-	got, _ := explain(evs, 0, 100*ms)
+	got, _ := explain(evs, 0, 100*ms, 0)
 	if len(got) != maxEvidenceItems || got[len(got)-1].Kind != "page_fault" ||
 		!strings.HasPrefix(got[len(got)-1].Detail, "100 page faults (") {
 		t.Fatalf("got %d items, last %+v; want %d, the page faults last", len(got), got[len(got)-1], maxEvidenceItems)
@@ -205,7 +216,7 @@ func BenchmarkEvidence(b *testing.B) {
 		s.ring.add(Event{Kind: KindRunq, StartMonoNs: t + 10_000, EndMonoNs: t + 60_000, Tid: 2})
 		s.ring.add(Event{Kind: KindFault, StartMonoNs: t + 5_000, EndMonoNs: t + 5_000, Tid: 3})
 	}
-	q := perf.EvidenceQuery{StartMonoNs: t - 3*ms, EndMonoNs: t - 1*ms}
+	q := perf.EvidenceQuery{StartNs: t - 3*ms, EndNs: t - 1*ms}
 	b.ReportAllocs()
 	for b.Loop() {
 		if ev := s.Evidence(q); len(ev) == 0 {

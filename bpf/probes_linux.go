@@ -8,11 +8,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/ringmq/ringmq/bpf/blockio"
 	"github.com/ringmq/ringmq/bpf/fsync"
@@ -81,16 +83,21 @@ func loadProbe(d probeDef, cfg Config, ring *eventRing) (probeImpl, error) {
 	return p, nil
 }
 
+// readPoll is how often the reader looks at the kernel ring buffer: the programs do not wake
+// it for each event (include/ringmq.h, EMIT), only when 16 KiB are pending.
+const readPoll = 5 * time.Millisecond
+
 // read moves events from the kernel ring buffer into ring until the reader is closed.
 func (p *linuxProbe) read(ring *eventRing) {
 	defer close(p.done)
 	var rec ringbuf.Record
 	for {
+		p.rd.SetDeadline(time.Now().Add(readPoll))
 		if err := p.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
-			continue // a corrupt record (cannot happen with bpf_ringbuf_output); keep reading
+			continue // the poll interval passed, or a corrupt record (cannot happen); keep reading
 		}
 		if ev, err := decodeEvent(rec.RawSample); err == nil {
 			ring.add(ev)
@@ -207,6 +214,15 @@ func (p *linuxProbe) close() error {
 	<-p.done
 	p.coll.Close()
 	return err
+}
+
+// monoNowNs reads CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+func monoNowNs() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic("BUG: clock_gettime(CLOCK_MONOTONIC): " + err.Error())
+	}
+	return ts.Nano()
 }
 
 // describeErr says in one line why a probe is off.

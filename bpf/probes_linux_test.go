@@ -441,7 +441,18 @@ func TestSlowFlushAttributed(t *testing.T) {
 	// submitted without waiting for it), but never an fdatasync.
 	for _, e := range byTopic["slow-sleep"].Evidence {
 		if e.Kind == "fdatasync" {
-			t.Errorf("sleeping request blamed on %s: %s", e.Kind, e.Detail)
+			t.Errorf("sleeping request blamed on %s: %s [%d, %d]", e.Kind, e.Detail, e.StartNs, e.EndNs)
+		}
+	}
+	if t.Failed() {
+		for _, r := range reqs {
+			t.Logf("request %s: stamps %v", r.Topic, r.At)
+		}
+		evs, _ := s.ring.since(nil, from)
+		for _, e := range evs {
+			if e.Kind == KindSync || e.Kind == KindBlock {
+				t.Logf("event %+v: perf clock [%d, %d]", e, perf.FromKernelMonotonicNs(e.StartMonoNs), perf.FromKernelMonotonicNs(e.EndMonoNs))
+			}
 		}
 	}
 	if got := s.CauseCount(CauseSync); got != 1 {

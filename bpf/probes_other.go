@@ -5,6 +5,8 @@ package bpf
 import (
 	"errors"
 	"runtime"
+
+	"github.com/ringmq/ringmq/perf"
 )
 
 // ErrUnsupportedPlatform is every probe's load error outside linux/amd64 (the probes are
@@ -19,3 +21,6 @@ func describeErr(err error) string { return err.Error() }
 
 // IsUnavailable reports whether err means the host cannot run the probe.
 func IsUnavailable(err error) bool { return errors.Is(err, ErrUnsupportedPlatform) }
+
+// monoNowNs is perf's own mapping here: no probe runs on this platform.
+func monoNowNs() int64 { return perf.KernelMonotonicNs(perf.Now()) }

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -89,10 +90,29 @@ type Status struct {
 // Set is the broker's probes: loaded at Open, attached and detached by name, their events
 // kept in one bounded ring. All methods are safe for concurrent use.
 type Set struct {
-	cfg    Config
-	ring   *eventRing
-	probes []*probe
-	causes [numCauses]atomic.Int64
+	cfg          Config
+	monoOffsetNs int64 // CLOCK_MONOTONIC - perf.Now
+	ring         *eventRing
+	probes       []*probe
+	causes       [numCauses]atomic.Int64
+}
+
+// measureMonoOffset returns CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) minus perf.Now, as
+// the midpoint of the tightest of a few perf.Now / clock_gettime / perf.Now brackets. A single
+// pair of reads can be split by a preemption on a loaded machine, which shifts every event
+// against the request stamps by as much (seen: over 100 us, enough to blame a request on the
+// fdatasync that ended just before it).
+func measureMonoOffset() int64 {
+	best, off := int64(math.MaxInt64), int64(0)
+	for range 32 {
+		a := perf.Now()
+		m := monoNowNs()
+		b := perf.Now()
+		if b-a < best {
+			best, off = b-a, m-(a+b)/2
+		}
+	}
+	return off
 }
 
 type probe struct {
@@ -152,7 +172,7 @@ func Open(cfg Config) (*Set, error) {
 			return nil, fmt.Errorf("bpf: unknown probe %q (have %s)", name, strings.Join(AllProbes(), ", "))
 		}
 	}
-	s := &Set{cfg: cfg, ring: newEventRing(cfg.EventRingSize)}
+	s := &Set{cfg: cfg, ring: newEventRing(cfg.EventRingSize), monoOffsetNs: measureMonoOffset()}
 	prepErr := prepare()
 	for _, d := range probeDefs {
 		p := &probe{def: d}
@@ -254,8 +274,11 @@ func (s *Set) Err(name string) error {
 // Evidence is the perf.EvidenceSource: the kernel events that overlapped the request, and the
 // main cause counted in ringmq_slow_request_cause_total.
 func (s *Set) Evidence(q perf.EvidenceQuery) []perf.Evidence {
-	events := s.ring.overlapping(nil, q.StartMonoNs, q.EndMonoNs)
-	ev, cause := explain(events, q.StartMonoNs, q.EndMonoNs)
+	// The request's stamps are converted with this Set's own measured offset rather than
+	// q.StartMonoNs: see measureMonoOffset.
+	start, end := q.StartNs+s.monoOffsetNs, q.EndNs+s.monoOffsetNs
+	events := s.ring.overlapping(nil, start, end)
+	ev, cause := explain(events, start, end, s.monoOffsetNs)
 	s.causes[cause].Add(1)
 	return ev
 }

@@ -123,10 +123,22 @@ static __always_inline void count_lost(void *lost_map)
 		(*n)++;
 }
 
-/* emit writes one event to the ring buffer, or counts it as lost. */
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+
+/* Waking the reader for every event costs an irq_work each (about 1-3 us per event measured
+ * here); the Go reader polls every few milliseconds instead and is woken early only when this
+ * much is pending. */
+#define WAKEUP_PENDING_BYTES (16 * 1024)
+
+/* EMIT writes one event to the ring buffer, or counts it as lost. */
 #define EMIT(ev)                                                                           \
 	do {                                                                               \
-		if (bpf_ringbuf_output(&events, &(ev), sizeof(ev), 0))                     \
+		__u64 fl = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_PENDING_BYTES \
+				   ? BPF_RB_FORCE_WAKEUP                                   \
+				   : BPF_RB_NO_WAKEUP;                                     \
+		if (bpf_ringbuf_output(&events, &(ev), sizeof(ev), fl))                    \
 			count_lost(&lost);                                                 \
 	} while (0)
 
