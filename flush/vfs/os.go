@@ -29,7 +29,7 @@ var _ Mappable = osFile{}
 
 func (f osFile) Sync() error {
 	for {
-		err := unix.Fdatasync(int(f.File.Fd()))
+		err := fdatasync(int(f.File.Fd()))
 		if err == unix.EINTR {
 			continue
 		}
