@@ -2,7 +2,12 @@ package compat
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +121,14 @@ func TestPullConsumerExplicitOffsets(t *testing.T) {
 // The tail is usually empty: the client commits every 5 s and at shutdown, but its
 // shutdown commit is a oneway request written just before it closes the connection,
 // so the last commit may not arrive.
-func TestOffsetsSurviveRestart(t *testing.T) {
+func TestOffsetsSurviveRestart(t *testing.T) { testOffsetsAcrossRestart(t, false) }
+
+// TestOffsetsSurviveBrokerKill: as TestOffsetsSurviveRestart, but the broker is
+// SIGKILLed once the offsets read are in its offset file (config/consumerOffset.json,
+// RocketMQ's layout, written every 5 s), so the same exact outcome is required.
+func TestOffsetsSurviveBrokerKill(t *testing.T) { testOffsetsAcrossRestart(t, true) }
+
+func testOffsetsAcrossRestart(t *testing.T, kill bool) {
 	c := startCluster(t, clusterOptions{})
 	const (
 		topic = "compat-offsets"
@@ -145,42 +157,79 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 		t.Fatalf("no offset committed for %s after consuming 200 messages: %v", group, committed)
 	}
 
-	c.restartBroker(false)
+	if kill {
+		c.waitOffsetsPersisted(topic, group, committed)
+	}
+	c.restartBroker(kill)
 
+	// The new messages land in every queue after the old ones; a queue is pulled in
+	// order, so once they have all arrived every redelivery of an old one has too.
 	second := sendSeries(t, p, l, topic, "after", 100)
 	c.newPushConsumer(group, "second", topic, l)
-	var tail []string // the uncommitted tail before the restart, in every queue
-	for _, id := range first {
-		s := l.sent[id]
-		if from := committed[s.queueID]; from < 0 || s.queueOff >= from {
-			tail = append(tail, id)
-		}
-	}
 	l.waitReceived(t, second, 30*time.Second)
-	l.waitDelivered(t, tail, 2, 30*time.Second)
 	l.checkExact(t, second)
-	want := map[string]int{}
-	for _, id := range first {
-		want[id] = 1
-	}
-	for _, id := range tail {
-		want[id] = 2
-	}
+
+	again := map[int][]int64{} // queue -> old offsets delivered twice, sorted
 	l.mu.Lock()
 	var wrong []string
 	for _, id := range first {
-		if got := l.delivered[id]; got != want[id] && len(wrong) < 10 {
-			wrong = append(wrong, fmt.Sprintf("%s (queue %d offset %d) delivered %d times, want %d",
-				id, l.sent[id].queueID, l.sent[id].queueOff, got, want[id]))
+		s := l.sent[id]
+		switch n := l.delivered[id]; {
+		case n == 2:
+			again[s.queueID] = append(again[s.queueID], s.queueOff)
+		case n != 1 && len(wrong) < 10:
+			wrong = append(wrong, fmt.Sprintf("%s (queue %d offset %d) delivered %d times", id, s.queueID, s.queueOff, n))
 		}
 	}
 	l.mu.Unlock()
-	if len(wrong) > 0 {
-		t.Errorf("after the restart, messages other than the uncommitted tail (committed offsets %v) were delivered again, or tail messages were not:\n%s",
-			committed, strings.Join(wrong, "\n"))
+	for q, offs := range again {
+		slices.Sort(offs)
+		from, end := offs[0], maxOffsets[q]
+		contiguous := int64(len(offs)) == end-from && offs[len(offs)-1] == end-1
+		switch {
+		case !contiguous:
+			wrong = append(wrong, fmt.Sprintf("queue %d: old offsets %v delivered again, want a contiguous tail ending at %d", q, offs, end-1))
+		case from != committed[q]:
+			wrong = append(wrong, fmt.Sprintf("queue %d: redelivery from offset %d, want the committed %d", q, from, committed[q]))
+		}
 	}
-	t.Logf("committed offsets before the restart %v of %v; uncommitted tail delivered again: %d messages",
-		committed, maxOffsets, len(tail))
+	for q, off := range committed {
+		if off < maxOffsets[q] && len(again[q]) == 0 {
+			wrong = append(wrong, fmt.Sprintf("queue %d: committed %d of %d, but nothing delivered again", q, off, maxOffsets[q]))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("after the restart (committed offsets before it %v, max %v):\n%s",
+			committed, maxOffsets, strings.Join(wrong, "\n"))
+	}
+	t.Logf("committed offsets before the restart %v of %v; old offsets delivered again per queue: %v",
+		committed, maxOffsets, again)
+}
+
+// waitOffsetsPersisted waits until the broker's offset file holds want for topic@group
+// (RocketMQ's config/consumerOffset.json: {"offsetTable":{"topic@group":{"0":42}}}).
+func (c *cluster) waitOffsetsPersisted(topic, group string, want map[int]int64) {
+	c.t.Helper()
+	path := filepath.Join(c.dir, "store", "config", "consumerOffset.json")
+	waitFor(c.t, 30*time.Second, "offsets in "+path, func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var f struct {
+			OffsetTable map[string]map[string]int64 `json:"offsetTable"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return fmt.Errorf("%w in %q", err, b)
+		}
+		got := f.OffsetTable[topic+"@"+group]
+		for q, off := range want {
+			if off >= 0 && got[strconv.Itoa(q)] != off {
+				return fmt.Errorf("file has %v, want %v", got, want)
+			}
+		}
+		return nil
+	})
 }
 
 // sendSeries sync-sends n messages of a series, failing the test on any error.
