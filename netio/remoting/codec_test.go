@@ -165,7 +165,7 @@ func TestEncodeGolden(t *testing.T) {
 }
 
 func TestExtAccessors(t *testing.T) {
-	hdr := `{"code":11,"extFields":{"queueOffset":"-12","maxMsgNums":"32","big":"9223372036854775808","b":"TRUE","x":"1a"}}`
+	hdr := `{"code":11,"extFields":{"queueOffset":"-12","maxMsgNums":"32","big":"9223372036854775808","wrap":"18446744073709551619","b":"TRUE","x":"1a"}}`
 	cmd := decodeOne(t, frameOf(SerializeJSON, []byte(hdr), nil))
 	if n, err := cmd.ExtInt64("queueOffset"); n != -12 || err != nil {
 		t.Errorf("queueOffset = %d, %v", n, err)
@@ -175,6 +175,9 @@ func TestExtAccessors(t *testing.T) {
 	}
 	if _, err := cmd.ExtInt64("big"); err == nil {
 		t.Errorf("big: want overflow error")
+	}
+	if n, err := cmd.ExtInt64("wrap"); err == nil { // 2^64+3: once wrapped around to 3
+		t.Errorf("wrap = %d: want overflow error", n)
 	}
 	if _, err := cmd.ExtInt64("x"); err == nil {
 		t.Errorf("x: want syntax error")

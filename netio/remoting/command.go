@@ -147,10 +147,9 @@ func parseInt64(b []byte) (int64, bool) {
 	}
 	var u uint64
 	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		if u > (1<<64-1)/10 {
+		// u stays below 10*(2^63/10)+9 < 2^64: the checks below see the true value, never
+		// one that wrapped around.
+		if ch < '0' || ch > '9' || u > (1<<63)/10 {
 			return 0, false
 		}
 		u = u*10 + uint64(ch-'0')
