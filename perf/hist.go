@@ -69,9 +69,6 @@ type atomicHist struct {
 // record counts one value in nanoseconds.
 func (h *atomicHist) record(ns int64) { h.counts[histIndex(ns)].Add(1) }
 
-// recordN counts n values of ns.
-func (h *atomicHist) recordN(ns, n int64) { h.counts[histIndex(ns)].Add(n) }
-
 // loadInto copies the current counts into dst (len histCountsLen).
 func (h *atomicHist) loadInto(dst []int64) {
 	_ = dst[histCountsLen-1]

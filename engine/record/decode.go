@@ -83,15 +83,6 @@ func Check(b []byte, physOffset int64) (View, error) {
 	return v, nil
 }
 
-// PeekHeader reads a record's or blank marker's size and magic without validating them.
-// ok is false when b is shorter than 8 bytes.
-func PeekHeader(b []byte) (sizeBytes int32, magic uint32, ok bool) {
-	if len(b) < BlankSizeBytes {
-		return 0, 0, false
-	}
-	return int32(binary.BigEndian.Uint32(b)), binary.BigEndian.Uint32(b[4:]), true
-}
-
 func corrupt(off int64, reason string) *CorruptError {
 	return &CorruptError{OffsetBytes: off, Reason: reason}
 }

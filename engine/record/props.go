@@ -131,9 +131,6 @@ func TagsHashBytes(tag []byte) int64 {
 	return int64(h)
 }
 
-// JavaStringHash is Java's String.hashCode (int32) of s, as the index uses for keys.
-func JavaStringHash(s []byte) int32 { return int32(TagsHashBytes(s)) }
-
 func hashRune(h int32, r rune) int32 {
 	if r >= 0x10000 && r <= utf8.MaxRune {
 		r -= 0x10000
