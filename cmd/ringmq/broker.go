@@ -165,6 +165,7 @@ func brokerConfig(conf brokerConf, dataDir string, advertised netip.AddrPort, re
 	c.LongPollingEnable = conf.LongPolling
 	c.MaxMessageSizeBytes = conf.MaxMessageSizeBytes
 	c.DelayLevels = conf.DelayLevels
+	c.RegisterInterval = conf.RegisterPeriod
 	c.Recorder = rec
 	return c
 }

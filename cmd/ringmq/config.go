@@ -84,6 +84,7 @@ type brokerConf struct {
 	TransactionTimeout  time.Duration
 	TransactionCheckMax int
 	TransactionCheckInt time.Duration
+	RegisterPeriod      time.Duration // registerNameServerPeriod
 	IOBackend           string
 	AdminListen         string
 	HDRLogPath          string
@@ -131,6 +132,7 @@ func defaultBrokerConf() brokerConf {
 		TransactionTimeout:  6 * time.Second,
 		TransactionCheckMax: 15,
 		TransactionCheckInt: 60 * time.Second,
+		RegisterPeriod:      30 * time.Second,
 		IOBackend:           "pwrite",
 		AdminListen:         "127.0.0.1:10980",
 	}
@@ -182,6 +184,7 @@ var confKeys = []confKey{
 	{"transactionTimeOut", func(c *brokerConf, v string) error { return setMillis(&c.TransactionTimeout, v) }},
 	{"transactionCheckMax", func(c *brokerConf, v string) error { return setIntRange(&c.TransactionCheckMax, v, 1, 1<<20) }},
 	{"transactionCheckInterval", func(c *brokerConf, v string) error { return setMillis(&c.TransactionCheckInt, v) }},
+	{"registerNameServerPeriod", func(c *brokerConf, v string) error { return setRegisterPeriod(&c.RegisterPeriod, v) }},
 	// ringmq's own keys.
 	{"ioBackend", func(c *brokerConf, v string) error { return setEnum(&c.IOBackend, v, ioBackends...) }},
 	{"adminListen", func(c *brokerConf, v string) error { return setHostPort(&c.AdminListen, v) }},
@@ -389,6 +392,18 @@ func setIPv4(dst *netip.Addr, v string) error {
 func setMillis(dst *time.Duration, v string) error {
 	var n int64
 	if err := setInt(&n, v, 1, int64(24*time.Hour/time.Millisecond)); err != nil {
+		return fmt.Errorf("want milliseconds: %w", err)
+	}
+	*dst = time.Duration(n) * time.Millisecond
+	return nil
+}
+
+// setRegisterPeriod reads registerNameServerPeriod: milliseconds between registrations
+// with the name servers. RocketMQ clamps it to 10-60 s; ringmq takes 1 s to 10 min
+// (short periods are for tests) and refuses the rest.
+func setRegisterPeriod(dst *time.Duration, v string) error {
+	var n int64
+	if err := setInt(&n, v, 1000, 600_000); err != nil {
 		return fmt.Errorf("want milliseconds: %w", err)
 	}
 	*dst = time.Duration(n) * time.Millisecond

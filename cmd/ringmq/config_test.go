@@ -63,12 +63,13 @@ func TestParseBrokerConf(t *testing.T) {
 			name: "topics, polling, transactions, role, admin",
 			text: "autoCreateTopicEnable=false\ndefaultTopicQueueNums=4\nlongPollingEnable=FALSE\n" +
 				"transactionTimeOut=3000\ntransactionCheckMax=5\ntransactionCheckInterval=10000\n" +
-				"brokerRole=SYNC_MASTER\nadminListen=0.0.0.0:10981\nhdrLog=/tmp/x.hlog\n",
+				"brokerRole=SYNC_MASTER\nadminListen=0.0.0.0:10981\nhdrLog=/tmp/x.hlog\nregisterNameServerPeriod=2000\n",
 			check: func(c brokerConf) bool {
 				return !c.AutoCreateTopic && c.DefaultTopicQueues == 4 && !c.LongPolling &&
 					c.TransactionTimeout == 3*time.Second && c.TransactionCheckMax == 5 &&
 					c.TransactionCheckInt == 10*time.Second && c.BrokerRole == roleSyncMaster &&
-					c.AdminListen == "0.0.0.0:10981" && c.HDRLogPath == "/tmp/x.hlog"
+					c.AdminListen == "0.0.0.0:10981" && c.HDRLogPath == "/tmp/x.hlog" &&
+					c.RegisterPeriod == 2*time.Second
 			},
 		},
 		{
@@ -141,6 +142,7 @@ func TestParseBrokerConfBadValues(t *testing.T) {
 		{"brokerName=", "brokerName", "empty"},
 		{"mappedFileSizeConsumeQueue=6001", "mappedFileSizeConsumeQueue", "multiple of 20"},
 		{"maxIndexNum=0", "maxIndexNum", "out of range"},
+		{"registerNameServerPeriod=500", "registerNameServerPeriod", "milliseconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {

@@ -34,14 +34,18 @@ var ringmqBin, ringmqctlBin string
 
 // Limits of the harness.
 const (
-	startTimeout  = 30 * time.Second // a process accepts connections within it
-	stopTimeout   = 40 * time.Second // SIGTERM to exit (the broker's own bound is 30 s)
-	pollInterval  = 20 * time.Millisecond
-	logTailBytes  = 64 << 10 // of each process's output copied to a failing test's log
-	segmentBytes  = 16 << 20 // commit-log segment size for the tests' brokers
-	clusterName   = "CompatCluster"
-	brokerName    = "broker-compat"
-	defaultQueues = 4
+	startTimeout = 30 * time.Second // a process accepts connections within it
+	stopTimeout  = 40 * time.Second // SIGTERM to exit (the broker's own bound is 30 s)
+	pollInterval = 20 * time.Millisecond
+	logTailBytes = 64 << 10 // of each process's output copied to a failing test's log
+	segmentBytes = 16 << 20 // commit-log segment size for the tests' brokers
+	// Short registration intervals: a broker re-registers every 2 s and the name server
+	// drops one silent for 30 s (it also drops a broker whose connection closes).
+	registerPeriodMs = 2000
+	brokerExpiry     = "30s"
+	clusterName      = "CompatCluster"
+	brokerName       = "broker-compat"
+	defaultQueues    = 4
 )
 
 // offsetDirEnv names the directory where broadcasting consumers keep their offsets.
@@ -322,7 +326,7 @@ func startCluster(t testing.TB, opts clusterOptions) *cluster {
 	c.brokerAddr = fmt.Sprintf("127.0.0.1:%d", brokerPort)
 
 	c.namesrv = startProc(t, "namesrv", filepath.Join(dir, "namesrv.log"),
-		"namesrv", "--listen", c.namesrvAddr)
+		"namesrv", "--listen", c.namesrvAddr, "--broker-expiry", brokerExpiry, "--scan-interval", "1s")
 	c.namesrv.waitListening(c.namesrvAddr)
 
 	flush := "SYNC_FLUSH"
@@ -342,6 +346,7 @@ func startCluster(t testing.TB, opts clusterOptions) *cluster {
 		"flushDiskType=" + flush,
 		"autoCreateTopicEnable=true",
 		"defaultTopicQueueNums=" + strconv.Itoa(defaultQueues),
+		"registerNameServerPeriod=" + strconv.Itoa(registerPeriodMs),
 		fmt.Sprintf("adminListen=127.0.0.1:%d", freePort(t)),
 		opts.extraConf,
 	}, "\n") + "\n"
