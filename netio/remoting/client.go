@@ -250,18 +250,9 @@ func (c *Client) errOr(err error) error {
 	return err
 }
 
-// request builds an encoded request frame; ext and body are copied into the pooled frame.
+// request builds an encoded request frame under a fresh opaque; ext and body are copied into it.
 func (c *Client) request(code int16, ext []Field, body []byte, flag int32) *Response {
-	r := getResponse()
-	r.Code = code
-	for _, f := range ext {
-		r.Ext = append(r.Ext, Field{Key: r.keepBytes(f.Key), Value: r.keepBytes(f.Value)})
-	}
-	if len(body) > 0 {
-		r.Body = append(r.Body, r.keepBytes(body))
-	}
-	r.opaque, r.flag, r.serialize = c.opaque.Add(1), flag, SerializeJSON
-	return r.encode(LangGo, ClientVersion)
+	return newRequest(code, ext, body, c.opaque.Add(1), flag, ClientVersion)
 }
 
 // forget removes a pending call; true when it was still pending (the caller then owns its slot).

@@ -239,16 +239,8 @@ func (c *Conn) SendRequestOneway(code int16, ext []Field, body []byte) error {
 	if c.w.queued() > c.srv.cfg.MaxInFlightPerConn+MaxQueuedUncountedPerConn {
 		return ErrBusy
 	}
-	r := getResponse()
-	r.Code = code
-	for _, f := range ext {
-		r.Ext = append(r.Ext, Field{Key: r.keepBytes(f.Key), Value: r.keepBytes(f.Value)})
-	}
-	if len(body) > 0 {
-		r.Body = append(r.Body, r.keepBytes(body))
-	}
-	r.opaque, r.flag, r.serialize = c.srv.nextOpaque.Add(1), FlagOneway, SerializeJSON
-	if err := c.w.enqueue(r.encode(LangGo, ServerVersion)); err != nil {
+	r := newRequest(code, ext, body, c.srv.nextOpaque.Add(1), FlagOneway, ServerVersion)
+	if err := c.w.enqueue(r); err != nil {
 		r.release()
 		return err
 	}

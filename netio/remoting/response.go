@@ -105,6 +105,20 @@ func (r *Response) keepBytes(b []byte) []byte {
 	return r.scratch[start:len(r.scratch):len(r.scratch)]
 }
 
+// newRequest returns an encoded request frame from the pool; ext and body are copied into it.
+func newRequest(code int16, ext []Field, body []byte, opaque, flag int32, version int16) *Response {
+	r := getResponse()
+	r.Code = code
+	for _, f := range ext {
+		r.Ext = append(r.Ext, Field{Key: r.keepBytes(f.Key), Value: r.keepBytes(f.Value)})
+	}
+	if len(body) > 0 {
+		r.Body = append(r.Body, r.keepBytes(body))
+	}
+	r.opaque, r.flag, r.serialize = opaque, flag, SerializeJSON
+	return r.encode(LangGo, version)
+}
+
 // AddExt appends an ext field; key and value are copied. On the wire every value is a JSON string.
 func (r *Response) AddExt(key string, value []byte) {
 	r.Ext = append(r.Ext, Field{Key: r.keepString(key), Value: r.keepBytes(value)})
