@@ -11,7 +11,7 @@ FUZZTIME ?= 3s
 # two cores.
 RACE_PKGS := ./flush/... ./engine/... ./netio/... ./perf/... ./iouring/...
 
-.PHONY: run build test test-deps vet unit race fuzz compat bench bench-compare generate clean
+.PHONY: run build test test-deps vet unit race allocs fuzz fuzz-long compat bench bench-compare generate clean
 
 ## run: build and start `ringmq dev` (name server + broker in one process, data in ./data),
 ## ready for a RocketMQ client at 127.0.0.1:9876.
@@ -23,7 +23,7 @@ build:
 
 ## test: install what the tests need, then vet and run every test (unit, race, fuzz
 ## seeds briefly, crash tests, compatibility with the official Go client).
-test: test-deps vet unit race fuzz compat
+test: test-deps vet unit race allocs fuzz compat
 
 test-deps:
 	./tools/ci/install-test-deps.sh
@@ -39,6 +39,11 @@ unit:
 
 race:
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
+
+# The zero-allocation proofs skip under the race detector (it allocates), so the race
+# packages' allocation tests run once more without it.
+allocs:
+	$(GO) test -count=1 -run 'Alloc' $(RACE_PKGS)
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./tools/ci/fuzz.sh
