@@ -196,12 +196,8 @@ func (c *Client) InvokeAsync(code int16, ext []Field, body []byte, cb func(*Comm
 // InvokeOneway sends a request with the oneway flag and waits for nothing.
 func (c *Client) InvokeOneway(code int16, ext []Field, body []byte) error {
 	r := c.request(code, ext, body, FlagOneway)
-	if err := c.w.enqueue(r); err != nil {
-		if errors.Is(err, errWriterClosed) {
-			r.release()
-		} else {
-			c.shutdown(fmt.Errorf("%w: write: %w", ErrClosed, err))
-		}
+	if err := c.w.enqueue(r); err != nil { // errWriterClosed: r is still ours
+		r.release()
 		return fmt.Errorf("remoting: invoke oneway %s: %w", RequestName(code), c.errOr(err))
 	}
 	return nil
@@ -225,21 +221,13 @@ func (c *Client) start(cl *call, code int16, ext []Field, body []byte) (int32, e
 	if err == nil {
 		return opaque, nil
 	}
-	if errors.Is(err, errWriterClosed) {
-		r.release() // never queued
-	}
-	// A failed direct write already finished r. Whoever removes the call from the table reports it:
-	// here as the returned error, or (a concurrent shutdown) through the call's own path.
-	owned := c.forget(opaque)
-	if owned {
-		<-c.slots
-	}
-	if !errors.Is(err, errWriterClosed) {
-		c.shutdown(fmt.Errorf("%w: write: %w", ErrClosed, err))
-	}
-	if !owned {
+	r.release() // errWriterClosed: never queued, still ours
+	// Whoever removes the call from the table reports it: here as the returned error, or (a
+	// concurrent shutdown) through the call's own path.
+	if !c.forget(opaque) {
 		return opaque, nil
 	}
+	<-c.slots
 	return 0, c.errOr(err)
 }
 
