@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -245,18 +246,8 @@ func (r *Recorder) slowEntries(from uint64) []SlowRequest {
 		req.fill()
 		out = append(out, req)
 	}
-	slices.SortFunc(out, func(a, b SlowRequest) int { return cmpUint64(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b SlowRequest) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // fill derives the display fields from At and Code.
