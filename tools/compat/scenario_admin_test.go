@@ -130,3 +130,16 @@ func TestAdmin(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTopicSurvivesKill: a topic whose UPDATE_AND_CREATE_TOPIC (17) was answered survives
+// a SIGKILL of the broker right after the answer, as a message whose send was answered
+// does under SYNC_FLUSH: after the restart the name server routes it with its queues.
+func TestTopicSurvivesKill(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, clusterOptions{})
+	const topic = "compat-admin-durable"
+	c.createTopic(topic, 5)
+	c.restartBroker(true)
+	mqs := c.waitRoute(topic, 5)
+	t.Logf("%s routed with %d queues after the restart", topic, len(mqs))
+}

@@ -45,13 +45,10 @@ func TestDelayDefaultTable(t *testing.T) {
 // each restart a new consumer group reads the topic from the first offset and receives
 // exactly that series, each message once and not before its due time.
 //
-// Two things shape the test. The consumers start after the restart: a v2.1.2 push
-// consumer whose held pull is cut by the restart waits for the pull's 30 s timeout before
-// it pulls again (the answer the broker sends at shutdown is lost with the connection
-// reset), which says nothing about the broker's scheduling. And both topics are created
-// before the SIGTERM restart, which persists them: a topic created just before a SIGKILL
-// is lost (the broker answers UPDATE_AND_CREATE_TOPIC before the topic table is on disk),
-// and its parked messages would be dropped.
+// The consumers start after the restart: a v2.1.2 push consumer whose held pull is cut by
+// the restart waits for the pull's 30 s timeout before it pulls again (the answer the
+// broker sends at shutdown is lost with the connection reset), which says nothing about
+// the broker's scheduling.
 func TestDelaySurvivesRestart(t *testing.T) {
 	t.Parallel()
 	c := startClusterConf(t, "messageDelayLevel=1s 2s 6s")
