@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -103,16 +104,16 @@ func (c *Config) fill() error {
 	if c.FS == nil {
 		c.FS = vfs.OS{}
 	}
-	def(&c.SegmentSizeBytes, DefaultSegmentSizeBytes)
-	def(&c.SyncFlushTimeout, DefaultSyncFlushTimeout)
-	def(&c.FlushInterval, DefaultFlushInterval)
-	def(&c.FileReservedTime, DefaultFileReservedTime)
-	def(&c.DiskMaxUsedSpaceRatio, DefaultDiskMaxUsedSpaceRatio)
-	def(&c.MaxMessageSizeBytes, DefaultMaxMessageSizeBytes)
-	def(&c.CQEntriesPerFile, consumequeue.DefaultEntriesPerFile)
-	def(&c.IndexSlotsPerFile, index.DefaultSlotsPerFile)
-	def(&c.IndexEntriesPerFile, index.DefaultEntriesPerFile)
-	def(&c.CheckpointInterval, DefaultCheckpointInterval)
+	c.SegmentSizeBytes = cmp.Or(c.SegmentSizeBytes, DefaultSegmentSizeBytes)
+	c.SyncFlushTimeout = cmp.Or(c.SyncFlushTimeout, DefaultSyncFlushTimeout)
+	c.FlushInterval = cmp.Or(c.FlushInterval, DefaultFlushInterval)
+	c.FileReservedTime = cmp.Or(c.FileReservedTime, DefaultFileReservedTime)
+	c.DiskMaxUsedSpaceRatio = cmp.Or(c.DiskMaxUsedSpaceRatio, DefaultDiskMaxUsedSpaceRatio)
+	c.MaxMessageSizeBytes = cmp.Or(c.MaxMessageSizeBytes, DefaultMaxMessageSizeBytes)
+	c.CQEntriesPerFile = cmp.Or(c.CQEntriesPerFile, consumequeue.DefaultEntriesPerFile)
+	c.IndexSlotsPerFile = cmp.Or(c.IndexSlotsPerFile, index.DefaultSlotsPerFile)
+	c.IndexEntriesPerFile = cmp.Or(c.IndexEntriesPerFile, index.DefaultEntriesPerFile)
+	c.CheckpointInterval = cmp.Or(c.CheckpointInterval, DefaultCheckpointInterval)
 	if c.DelayLevels == nil {
 		c.DelayLevels = DefaultDelayLevels
 	}
@@ -129,13 +130,6 @@ func (c *Config) fill() error {
 		return fmt.Errorf("engine: MaxMessageSizeBytes %d over half the segment size %d", c.MaxMessageSizeBytes, c.SegmentSizeBytes)
 	}
 	return nil
-}
-
-func def[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
 }
 
 // Errors of the store; compare with errors.Is. The flush errors are the commit log's
