@@ -89,11 +89,14 @@ func (b *uringBackend) Close() error {
 
 var errUringBackendClosed = errors.New("flush: backend closed")
 
-func (b *uringBackend) Open(fs vfs.FS, path string) (Writer, error) {
+func (b *uringBackend) isClosed() bool {
 	b.mu.Lock()
-	closed := b.mu.closed
-	b.mu.Unlock()
-	if closed {
+	defer b.mu.Unlock()
+	return b.mu.closed
+}
+
+func (b *uringBackend) Open(fs vfs.FS, path string) (Writer, error) {
+	if b.isClosed() {
 		return nil, fmt.Errorf("flush: uring: open %s: %w", path, errUringBackendClosed)
 	}
 	f, err := fs.OpenReadWrite(path)

@@ -96,28 +96,25 @@ func (b *directBackend) Name() string { return b.name }
 func roundUpBlock(n int64) int64 { return (n + directBlockBytes - 1) &^ (directBlockBytes - 1) }
 
 func (b *directBackend) Open(fs vfs.FS, path string) (Writer, error) {
-	b.mu.Lock()
-	closed := b.mu.closed
-	b.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, errUringBackendClosed)
+	if b.isClosed() {
+		return nil, fmt.Errorf("flush: %s: open %s: %w", b.name, path, errUringBackendClosed)
 	}
 	f, err := fs.OpenReadWrite(path)
 	if err != nil {
-		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, err)
+		return nil, fmt.Errorf("flush: %s: open %s: %w", b.name, path, err)
 	}
 	_, ok := f.Fd()
 	size, serr := f.Size()
 	f.Close()
 	if !ok {
-		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, ErrNeedsOSFile)
+		return nil, fmt.Errorf("flush: %s: open %s: %w", b.name, path, ErrNeedsOSFile)
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("flush: uring-direct: open %s: size: %w", path, serr)
+		return nil, fmt.Errorf("flush: %s: open %s: size: %w", b.name, path, serr)
 	}
 	w, err := newDirectWriter(path, size, b.entries, b.maxWriteBytes, b.dsync)
 	if err != nil {
-		return nil, fmt.Errorf("flush: uring-direct: open %s: %w", path, err)
+		return nil, fmt.Errorf("flush: %s: open %s: %w", b.name, path, err)
 	}
 	return w, nil
 }
