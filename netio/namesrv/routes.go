@@ -2,6 +2,7 @@ package namesrv
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,36 +203,29 @@ func (t *RouteTable) removeLocked(addr string) bool {
 
 // Expire drops every broker not heard from since nowNs-expiryNs and returns their addresses.
 func (t *RouteTable) Expire(nowNs, expiryNs int64) []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var gone []string
-	for addr, lb := range t.mu.live {
-		if nowNs-lb.lastUpdateNs >= expiryNs {
-			gone = append(gone, addr)
-		}
-	}
-	for _, addr := range gone {
-		t.removeLocked(addr)
-	}
-	slices.Sort(gone)
-	return gone
+	return t.removeWhere(func(lb *liveBroker) bool { return nowNs-lb.lastUpdateNs >= expiryNs })
 }
 
 // ConnClosed drops every broker that registered last over connection connID and returns them.
 func (t *RouteTable) ConnClosed(connID uint64) []string {
+	return t.removeWhere(func(lb *liveBroker) bool { return lb.connID == connID })
+}
+
+// removeWhere drops every live broker for which gone is true and returns their addresses, sorted.
+func (t *RouteTable) removeWhere(gone func(*liveBroker) bool) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var gone []string
+	var addrs []string
 	for addr, lb := range t.mu.live {
-		if lb.connID == connID {
-			gone = append(gone, addr)
+		if gone(lb) {
+			addrs = append(addrs, addr)
 		}
 	}
-	for _, addr := range gone {
+	for _, addr := range addrs {
 		t.removeLocked(addr)
 	}
-	slices.Sort(gone)
-	return gone
+	slices.Sort(addrs)
+	return addrs
 }
 
 // Touch refreshes a live broker's timestamp (QUERY_DATA_VERSION); false when unknown.
@@ -331,12 +325,7 @@ func (t *RouteTable) ClusterInfo() []byte {
 		info.BrokerAddrTable[name] = bd.json(name)
 	}
 	for cluster, names := range t.mu.clusters {
-		list := make([]string, 0, len(names))
-		for n := range names {
-			list = append(list, n)
-		}
-		slices.Sort(list)
-		info.ClusterAddrTable[cluster] = list
+		info.ClusterAddrTable[cluster] = slices.Sorted(maps.Keys(names))
 	}
 	return mustJSON(info)
 }
