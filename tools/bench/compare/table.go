@@ -24,11 +24,12 @@ func collect(rs []*bench.Result, f func(*bench.Result) float64) []float64 {
 	return v
 }
 
+// median of the numbers in v (NaN entries, runs without samples, are left out).
 func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
+	s := numbers(v)
+	if len(s) == 0 {
+		return math.NaN()
 	}
-	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]
@@ -36,14 +37,25 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// numbers returns v without NaNs, sorted.
+func numbers(v []float64) []float64 {
+	s := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			s = append(s, x)
+		}
+	}
+	sort.Float64s(s)
+	return s
+}
+
 // spread formats the median of v with its range when there is more than one run.
 func spread(v []float64, format string) string {
-	m := fmt.Sprintf(format, median(v))
-	if len(v) < 2 {
+	s := numbers(v)
+	m := num(median(s), format)
+	if len(s) < 2 {
 		return m
 	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
 	return fmt.Sprintf("%s ["+format+"-"+format+"]", m, s[0], s[len(s)-1])
 }
 
@@ -119,9 +131,9 @@ func printTable(w io.Writer, o *options, rows []row) {
 	for _, wl := range order {
 		rm, nt := byWorkload[wl]["ringmq"], byWorkload[wl]["nats"]
 		var rb strings.Builder
-		fmt.Fprintf(&rb, "%-13s throughput x%.2f", wl, ratio(rm, nt, func(r *bench.Result) float64 { return r.PublishRate }))
+		fmt.Fprintf(&rb, "%-13s throughput %s", wl, ratioText(ratio(rm, nt, func(r *bench.Result) float64 { return r.PublishRate })))
 		for _, c := range columns {
-			fmt.Fprintf(&rb, "  %s %s", c.title, num(ratio(rm, nt, c.get), "x%.2f"))
+			fmt.Fprintf(&rb, "  %s %s", c.title, ratioText(ratio(rm, nt, c.get)))
 		}
 		fmt.Fprintln(w, rb.String())
 	}
@@ -144,8 +156,16 @@ func printRow(w io.Writer, r row) {
 
 func ratio(a, b row, f func(*bench.Result) float64) float64 {
 	x, y := median(collect(a.results, f)), median(collect(b.results, f))
-	if y == 0 || math.IsNaN(x) || math.IsNaN(y) {
+	if math.IsNaN(x) || math.IsNaN(y) || (x == 0 && y == 0) {
 		return math.NaN()
 	}
-	return x / y
+	return x / y // +Inf when nats did nothing
+}
+
+// ratioText prints a ratio: "-" when undefined, "inf" when nats had zero.
+func ratioText(v float64) string {
+	if math.IsInf(v, 1) {
+		return "x inf"
+	}
+	return num(v, "x%.2f")
 }

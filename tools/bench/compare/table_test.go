@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 
@@ -17,7 +18,7 @@ func TestMedianAndSpread(t *testing.T) {
 		{[]float64{3}, 3, "3"},
 		{[]float64{5, 1}, 3, "3 [1-5]"},
 		{[]float64{9, 1, 4}, 4, "4 [1-9]"},
-		{nil, 0, "0"},
+		{[]float64{math.NaN(), 7, 5}, 6, "6 [5-7]"},
 	}
 	for _, tc := range tests {
 		if got := median(tc.v); got != tc.median {
@@ -39,10 +40,12 @@ func TestPrintTable(t *testing.T) {
 		{workload: "reference", system: "ringmq", results: []*bench.Result{mk(10000, 400), mk(10000, 600)}},
 		{workload: "reference", system: "nats", results: []*bench.Result{mk(2000, 2000), mk(2000, 2000)}},
 	}
+	rows = append(rows, row{workload: "max", system: "ringmq", results: []*bench.Result{mk(100, 1)}},
+		row{workload: "max", system: "nats", results: []*bench.Result{mk(0, 1)}})
 	var out bytes.Buffer
 	printTable(&out, &options{runs: 2, natsVersion: "nats-server: v2.12.15"}, rows)
 	text := out.String()
-	for _, want := range []string{"reference     ringmq", "500 [400-600]", "reference     nats", "throughput x5.00", "pub p99 x0.25"} {
+	for _, want := range []string{"reference     ringmq", "500 [400-600]", "reference     nats", "throughput x5.00", "pub p99 x0.25", "max           throughput x inf"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
