@@ -40,6 +40,13 @@
 // table in memory and buffers entries; Flush writes them with one WriteAt. No lock is
 // held across a system call: lookups copy unwritten entries under the lock and read
 // written ones with the file pinned by a reference count.
+//
+// # Errors
+//
+// I/O errors are wrapped with the operation and the file. Bytes that cannot be right
+// (a bad header or file name, a slot chain that does not go back, an entry whose CRC
+// fails where one was written) are a *CorruptError with the file and offset. Lookup
+// after Close returns ErrClosed.
 package index
 
 import (

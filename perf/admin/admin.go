@@ -9,9 +9,16 @@
 //	/api/latency?window=W     perf.LatencyReport as JSON; W = 10s | 1m | 10m | all | a duration
 //	/api/slow?limit=N         the slow-request log, newest first, with evidence
 //	/api/hdr?window=W         the window's histograms as an HdrHistogram interval log
+//	/api/probes               the eBPF probes and why each is off; ?enable=NAME or
+//	                          ?disable=NAME switches one first (probes.go)
 //	/                         the dashboard (one self-contained page, no external assets)
 //
-// Errors: a bad query parameter answers 400 with the reason; an unknown path 404.
+// Concurrency: fasthttp serves requests on its own goroutines (at most maxConns at once);
+// handlers only call the Recorder's and Registry's read side, which never blocks
+// Recorder.Record. Start, Addr and Shutdown may be called from any goroutine.
+//
+// Errors: a bad query parameter answers 400 with the reason; another method than GET or
+// HEAD 405; an unknown path 404.
 package admin
 
 import (

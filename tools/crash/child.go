@@ -11,6 +11,13 @@
 //	ACK <queue> <queueOffset> <phys> <seed>  an fdatasync covered the message
 //
 // where the message is Message(<queue>, <seed>) (deterministic from the seed).
+//
+// The child runs one appender goroutine per queue (Queues of them); their acks reach
+// stdout through one printer, so lines never interleave. An ACK line is printed only
+// after its Waiter reported success, so a line the parent read is a durability claim.
+// RunChild returns when an appender stops, with its append error (the parent then sees
+// the child exit before it was killed and fails the test); a malformed line is an error
+// from ParseAck.
 package crash
 
 import (
