@@ -129,3 +129,86 @@ func benchWriteFdatasync(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-us")
 	}
 }
+
+// BenchmarkWriteFdatasyncAB alternates, in one process, blocks of 100 write+fdatasync with
+// the probes detached and attached, so that the machine's changing load falls on both sides
+// alike; it reports both sides' p50 and p99. The Set's reader goroutines run in both states, so
+// this is the in-kernel cost of the probes.
+//
+//	go test -run '^$' -bench WriteFdatasyncAB -benchtime 4000x ./bpf
+func BenchmarkWriteFdatasyncAB(b *testing.B) {
+	for _, v := range []struct {
+		name   string
+		probes []string
+	}{{"default", DefaultProbes()}, {"all", AllProbes()}} {
+		b.Run(v.name, func(b *testing.B) {
+			s, err := Open(Config{Probes: []string{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			setAll := func(on bool) {
+				for _, name := range v.probes {
+					if err := s.SetEnabled(name, on); err != nil {
+						if IsUnavailable(err) && os.Getenv("EBPF_REQUIRED") == "" {
+							b.Skipf("probe %s unavailable: %v", name, err)
+						}
+						b.Fatalf("probe %s: %+v", name, err)
+					}
+				}
+			}
+			f, err := os.OpenFile(b.TempDir()+"/data", os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			const fileBytes, block = 1 << 20, 100
+			if _, err := f.Write(make([]byte, fileBytes)); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			fd, buf := int(f.Fd()), make([]byte, 4096)
+			var lat [2][]int64 // [off, on]
+			var off int64
+			i, on := 0, false
+			for b.Loop() {
+				if i%block == 0 {
+					b.StopTimer()
+					on = !on
+					setAll(on)
+					b.StartTimer()
+				}
+				i++
+				t0 := time.Now()
+				if _, err := unix.Pwrite(fd, buf, off); err != nil {
+					b.Fatal(err)
+				}
+				if err := unix.Fdatasync(fd); err != nil {
+					b.Fatal(err)
+				}
+				if side := lat[boolIndex(on)]; len(side) < 1<<16 {
+					lat[boolIndex(on)] = append(side, int64(time.Since(t0)))
+				}
+				off = (off + int64(len(buf))) % fileBytes
+			}
+			for side, name := range []string{"off", "on"} {
+				l := lat[side]
+				if len(l) == 0 {
+					continue
+				}
+				slices.Sort(l)
+				b.ReportMetric(float64(l[len(l)/2])/1e3, name+"-p50-us")
+				b.ReportMetric(float64(l[len(l)*99/100])/1e3, name+"-p99-us")
+			}
+		})
+	}
+}
+
+func boolIndex(on bool) int {
+	if on {
+		return 1
+	}
+	return 0
+}
