@@ -201,7 +201,9 @@ func pullCode(st engine.GetStatus, offset int64) int16 {
 	switch st {
 	case engine.Found:
 		return remoting.RespSuccess
-	case engine.NoMatchedMessage:
+	case engine.NoMatchedMessage, engine.MessageWasRemoving:
+		// Retry at NextBeginOffset at once: nothing matched, or the records were deleted
+		// under the scan (Java answers MESSAGE_WAS_REMOVING the same way).
 		return remoting.RespPullRetryImmediately
 	case engine.OffsetFoundNull, engine.OffsetOverflowOne:
 		return remoting.RespPullNotFound

@@ -219,3 +219,28 @@ func TestPullCreatesRetryTopic(t *testing.T) {
 		t.Fatalf("retry topic after a pull: %+v %v", tc, ok)
 	}
 }
+
+// TestPullCode checks the store-status -> pull-code table against Java's
+// PullMessageProcessor, every status included.
+func TestPullCode(t *testing.T) {
+	for _, tc := range []struct {
+		st     engine.GetStatus
+		offset int64
+		want   int16
+	}{
+		{engine.Found, 5, remoting.RespSuccess},
+		{engine.NoMatchedMessage, 5, remoting.RespPullRetryImmediately},
+		{engine.MessageWasRemoving, 5, remoting.RespPullRetryImmediately},
+		{engine.OffsetFoundNull, 5, remoting.RespPullNotFound},
+		{engine.OffsetOverflowOne, 5, remoting.RespPullNotFound},
+		{engine.NoMessageInQueue, 0, remoting.RespPullNotFound},
+		{engine.NoMessageInQueue, 5, remoting.RespPullOffsetMoved},
+		{engine.OffsetOverflowBadly, 5, remoting.RespPullOffsetMoved},
+		{engine.OffsetTooSmall, 5, remoting.RespPullOffsetMoved},
+		{engine.GetStatus(200), 5, remoting.RespSystemError},
+	} {
+		if got := pullCode(tc.st, tc.offset); got != tc.want {
+			t.Errorf("pullCode(%v, %d) = %d, want %d", tc.st, tc.offset, got, tc.want)
+		}
+	}
+}
