@@ -67,8 +67,9 @@ func Property(props []byte, key string) ([]byte, bool) {
 	}
 }
 
-// AppendProperty appends "key\x01value\x02" to props.
-func AppendProperty(props []byte, key, value string) []byte {
+// AppendProperty appends "key\x01value\x02" to props; key and value may each be a string
+// or a []byte. It allocates only when props has to grow.
+func AppendProperty[K, V ~string | ~[]byte](props []byte, key K, value V) []byte {
 	props = append(props, key...)
 	props = append(props, NameValueSep)
 	props = append(props, value...)
@@ -84,10 +85,7 @@ func AppendWithout(dst, props []byte, key string) []byte {
 			return dst
 		}
 		if string(k) != key {
-			dst = append(dst, k...)
-			dst = append(dst, NameValueSep)
-			dst = append(dst, v...)
-			dst = append(dst, PropertySep)
+			dst = AppendProperty(dst, k, v)
 		}
 		props = rest
 	}
