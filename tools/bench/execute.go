@@ -76,7 +76,15 @@ func (r *run) pace(startNs, endNs int64, rate float64, search bool) error {
 	for i := uint64(0); ; i++ {
 		due := sched.at(i)
 		if rs != nil && due >= nextWindowNs {
-			sched.setRate(i, rs.next(r.searchSample(), float64(searchWindowNs)/1e9))
+			now := MonoNowNs()
+			sample := r.searchSample()
+			sample.lateNs = now - sched.at(i)
+			rate, restart := rs.next(sample, float64(searchWindowNs)/1e9)
+			sched.setRate(i, rate)
+			if restart {
+				sched.baseNs = now
+				nextWindowNs = now
+			}
 			r.rateNow.Store(math.Float64bits(sched.ratePerSec))
 			nextWindowNs += searchWindowNs
 			due = sched.at(i)

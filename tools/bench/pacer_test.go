@@ -59,32 +59,37 @@ func TestScheduleRateChange(t *testing.T) {
 // completed when it falls behind.
 func TestRateSearch(t *testing.T) {
 	s := newRateSearch(1000, 0)
-	r1 := s.next(searchSample{sent: 1000, done: 1000}, 1)
+	r1, _ := s.next(searchSample{sent: 1000, done: 1000}, 1)
 	if r1 <= 1000 {
 		t.Fatalf("kept up: rate %g, want > 1000", r1)
 	}
-	r2 := s.next(searchSample{sent: 2000, done: 2000}, 1)
+	r2, _ := s.next(searchSample{sent: 2000, done: 2000}, 1)
 	if r2 <= r1 {
 		t.Fatalf("kept up again: rate %g, want > %g", r2, r1)
 	}
 	// Only 900 of ~1100 completed in the window, pending grew to 200.
-	r3 := s.next(searchSample{sent: 3100, done: 2900}, 1)
+	r3, _ := s.next(searchSample{sent: 3100, done: 2900}, 1)
 	if r3 != 810 {
 		t.Fatalf("fell behind: rate %g, want 810 (90%% of the completion rate)", r3)
 	}
 	// A stall (nothing completed) halves the rate instead of dropping it to nothing.
-	r4 := s.next(searchSample{sent: 3910, done: 2900}, 1)
+	r4, _ := s.next(searchSample{sent: 3910, done: 2900}, 1)
 	if r4 != r3/2 {
 		t.Fatalf("stall: rate %g, want %g (half)", r4, r3/2)
 	}
 	// A failed send also backs off.
 	s2 := newRateSearch(1000, 0)
-	if r := s2.next(searchSample{sent: 1000, done: 1000, errs: 1}, 1); r >= 1000 {
+	if r, _ := s2.next(searchSample{sent: 1000, done: 1000, errs: 1}, 1); r >= 1000 {
 		t.Fatalf("errors: rate %g, want < 1000", r)
+	}
+	// A pacer held late by the in-flight limit backs off and restarts the schedule.
+	s4 := newRateSearch(1000, 0)
+	if r, restart := s4.next(searchSample{sent: 900, done: 900, lateNs: 2e8}, 1); r >= 1000 || !restart {
+		t.Fatalf("late pacer: rate %g restart %v, want < 1000 and a restart", r, restart)
 	}
 	// Consumers lagging backs off too.
 	s3 := newRateSearch(1000, 1)
-	if r := s3.next(searchSample{sent: 1000, done: 1000, received: 100}, 1); r >= 1000 {
+	if r, _ := s3.next(searchSample{sent: 1000, done: 1000, received: 100}, 1); r >= 1000 {
 		t.Fatalf("consumer lag: rate %g, want < 1000", r)
 	}
 }
