@@ -26,12 +26,14 @@ type codeInfo struct {
 	slowLog bool
 }
 
-const codeOther = 10 // index of "other" in codeTable
+// numCodes is the number of rows in codeTable; "other" is the last.
+const (
+	numCodes  = len(codeTable)
+	codeOther = numCodes - 1
+)
 
-// numCodes is the number of rows in codeTable.
-const numCodes = 11
-
-var codeTable = [numCodes]codeInfo{
+// codeTable's rows are in codeIndex's order (TestCodeTable checks it).
+var codeTable = [...]codeInfo{
 	{CodeSendMessage, "SEND_MESSAGE", true, true},
 	{CodeSendMessageV2, "SEND_MESSAGE_V2", true, true},
 	{CodeSendBatchMessage, "SEND_BATCH_MESSAGE", true, true},
