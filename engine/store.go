@@ -33,7 +33,6 @@ type Store struct {
 	deleteCutsN atomic.Int32 // len(deleteCuts), read without offMu
 
 	closing atomic.Bool
-	closed  atomic.Bool
 
 	// Dispatch.
 	visibleTarget atomic.Int64 // durable (SYNC) or written (ASYNC) offset to dispatch up to
@@ -313,7 +312,6 @@ func (s *Store) Close() error {
 	if err == nil {
 		err = removeAbortMarker(s.cfg.FS, s.cfg.Dir)
 	}
-	s.closed.Store(true)
 	return err
 }
 
