@@ -137,10 +137,15 @@ func benchWriteFdatasync(b *testing.B) {
 //
 //	go test -run '^$' -bench WriteFdatasyncAB -benchtime 4000x ./bpf
 func BenchmarkWriteFdatasyncAB(b *testing.B) {
-	for _, v := range []struct {
+	type variant struct {
 		name   string
 		probes []string
-	}{{"default", DefaultProbes()}, {"all", AllProbes()}} {
+	}
+	variants := []variant{{"default", DefaultProbes()}, {"all", AllProbes()}}
+	for _, name := range AllProbes() {
+		variants = append(variants, variant{"only_" + name, []string{name}})
+	}
+	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			s, err := Open(Config{Probes: []string{}})
 			if err != nil {
