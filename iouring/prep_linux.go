@@ -108,24 +108,19 @@ func (r *Ring) prepRW(op Op, fd int32, buf []byte, offBytes uint64, flags Flags,
 	if len(buf) > 0 {
 		p = unsafe.Pointer(&buf[0])
 	}
-	s, err := r.getSQE(c, p, flags)
-	if err != nil {
-		return err
-	}
-	s.opcode = uint8(op)
-	s.fd = fd
-	s.addr = uint64(uintptr(p))
-	s.len = uint32(len(buf))
-	s.off = offBytes
-	s.bufIndex = bufIndex
-	return nil
+	return r.prepAddr(op, fd, p, uint32(len(buf)), offBytes, flags, bufIndex, c)
 }
 
 func (r *Ring) prepVec(op Op, fd int32, iov []Iovec, offBytes uint64, flags Flags, c *Completion) error {
 	if len(iov) == 0 || len(iov) > MaxIovecs {
 		panic(fmt.Sprintf("BUG: iouring: %d iovecs (want 1..%d)", len(iov), MaxIovecs))
 	}
-	p := unsafe.Pointer(&iov[0])
+	return r.prepAddr(op, fd, unsafe.Pointer(&iov[0]), uint32(len(iov)), offBytes, flags, 0, c)
+}
+
+// prepAddr prepares op on fd with addr p and length n (bytes, or iovecs for the
+// vectored ops); p is kept alive until the completion is reaped.
+func (r *Ring) prepAddr(op Op, fd int32, p unsafe.Pointer, n uint32, offBytes uint64, flags Flags, bufIndex uint16, c *Completion) error {
 	s, err := r.getSQE(c, p, flags)
 	if err != nil {
 		return err
@@ -133,8 +128,9 @@ func (r *Ring) prepVec(op Op, fd int32, iov []Iovec, offBytes uint64, flags Flag
 	s.opcode = uint8(op)
 	s.fd = fd
 	s.addr = uint64(uintptr(p))
-	s.len = uint32(len(iov))
+	s.len = n
 	s.off = offBytes
+	s.bufIndex = bufIndex
 	return nil
 }
 
