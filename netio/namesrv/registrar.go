@@ -107,28 +107,31 @@ func (r *Registrar) TriggerNow() {
 // RegisterNow registers with every name server in parallel and waits for all of them (or ctx). It returns
 // the errors joined; nil when every name server accepted. Requires Start.
 func (r *Registrar) RegisterNow(ctx context.Context) error {
+	return r.eachTarget(func(t *nsTarget) error {
+		done := make(chan error, 1)
+		select {
+		case t.now <- done:
+		case <-ctx.Done():
+			return fmt.Errorf("register with %s: %w", t.addr, ctx.Err())
+		case <-r.stop:
+			return fmt.Errorf("register with %s: registrar stopped", t.addr)
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("register with %s: %w", t.addr, ctx.Err())
+		}
+	})
+}
+
+// eachTarget runs fn for every name server, each in its own goroutine, and returns their
+// errors joined once all returned.
+func (r *Registrar) eachTarget(fn func(t *nsTarget) error) error {
 	errs := make([]error, len(r.targets))
 	var wg sync.WaitGroup
 	for i, t := range r.targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := make(chan error, 1)
-			select {
-			case t.now <- done:
-			case <-ctx.Done():
-				errs[i] = fmt.Errorf("register with %s: %w", t.addr, ctx.Err())
-				return
-			case <-r.stop:
-				errs[i] = fmt.Errorf("register with %s: registrar stopped", t.addr)
-				return
-			}
-			select {
-			case errs[i] = <-done:
-			case <-ctx.Done():
-				errs[i] = fmt.Errorf("register with %s: %w", t.addr, ctx.Err())
-			}
-		}()
+		wg.Go(func() { errs[i] = fn(t) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -248,17 +251,7 @@ func (r *Registrar) Stop(ctx context.Context) error {
 	r.once.stop.Do(func() {
 		close(r.stop)
 		r.wg.Wait()
-		errs := make([]error, len(r.targets))
-		var wg sync.WaitGroup
-		for i, t := range r.targets {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = r.unregister(ctx, t)
-			}()
-		}
-		wg.Wait()
-		err = errors.Join(errs...)
+		err = r.eachTarget(func(t *nsTarget) error { return r.unregister(ctx, t) })
 	})
 	return err
 }
