@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -31,7 +32,8 @@ func OffsetMsgID(storeHost netip.AddrPort, physOffset int64) [OffsetMsgIDLen]byt
 
 const hexUpper = "0123456789ABCDEF"
 
-// AppendOffsetMsgIDHex appends the 32 upper-case hex characters of id to dst.
+// AppendOffsetMsgIDHex appends the 32 upper-case hex characters of id to dst (encoding/hex
+// writes lower case; Java's UtilAll.bytes2string, which clients compare with, upper).
 func AppendOffsetMsgIDHex(dst []byte, id [OffsetMsgIDLen]byte) []byte {
 	for _, c := range id {
 		dst = append(dst, hexUpper[c>>4], hexUpper[c&0xF])
@@ -45,28 +47,11 @@ func ParseOffsetMsgID(s string) (storeHost netip.AddrPort, physOffset int64, err
 		return netip.AddrPort{}, 0, fmt.Errorf("parse msg id %q: %d characters, want %d: %w", s, len(s), OffsetMsgIDHexLen, ErrBadMsgID)
 	}
 	var id [OffsetMsgIDLen]byte
-	for i := range id {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return netip.AddrPort{}, 0, fmt.Errorf("parse msg id %q: not hex: %w", s, ErrBadMsgID)
-		}
-		id[i] = hi<<4 | lo
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return netip.AddrPort{}, 0, fmt.Errorf("parse msg id %q: not hex: %w", s, ErrBadMsgID)
 	}
 	if binary.BigEndian.Uint32(id[4:8]) > 0xFFFF {
 		return netip.AddrPort{}, 0, fmt.Errorf("parse msg id %q: port over 65535: %w", s, ErrBadMsgID)
 	}
 	return getHost(id[:8]), int64(binary.BigEndian.Uint64(id[8:])), nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
