@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,12 +153,12 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	const n = 500
 	var all []byte
 	for i := range n {
-		all = append(all, frameOf(SerializeJSON, []byte(`{"code":34,"opaque":`+itoa(i+1)+`}`), []byte(itoa(i)))...)
+		all = append(all, frameOf(SerializeJSON, []byte(`{"code":34,"opaque":`+strconv.Itoa(i+1)+`}`), []byte(strconv.Itoa(i)))...)
 	}
 	rc.write(all)
 	for i := range n {
 		resp := rc.read()
-		if int(resp.Opaque) != i+1 || string(resp.Body) != itoa(i) {
+		if int(resp.Opaque) != i+1 || string(resp.Body) != strconv.Itoa(i) {
 			t.Fatalf("response %d: %s", i, resp)
 		}
 	}
@@ -273,7 +274,7 @@ func TestBusyFloodIsBounded(t *testing.T) {
 	const n = 20000
 	var all []byte
 	for i := range n {
-		all = append(all, frameOf(SerializeJSON, []byte(`{"code":10,"opaque":`+itoa(i+1)+`}`), make([]byte, 64))...)
+		all = append(all, frameOf(SerializeJSON, []byte(`{"code":10,"opaque":`+strconv.Itoa(i+1)+`}`), make([]byte, 64))...)
 	}
 	writeErr := make(chan error, 1)
 	go func() { _, err := rc.nc.Write(all); writeErr <- err }()
@@ -513,7 +514,7 @@ func TestOnCloseRunsOnPeerClose(t *testing.T) {
 // BenchmarkRoundTrip measures one request -> response over loopback (client Invoke + server echo).
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, size := range []int{0, 1024} {
-		b.Run("body="+itoa(size)+"B", func(b *testing.B) {
+		b.Run("body="+strconv.Itoa(size)+"B", func(b *testing.B) {
 			s := startServer(b, ServerConfig{}, HandlerFunc(func(c *Conn, req *Command) {
 				r := c.NewResponse()
 				r.AddExtInt("queueOffset", 1)
@@ -557,7 +558,7 @@ func TestResponseHandedTwicePanics(t *testing.T) {
 // with the reader batching frames and the writer batching replies into one writev.
 func BenchmarkPipelined(b *testing.B) {
 	for _, window := range []int{8, 64} {
-		b.Run("inflight="+itoa(window), func(b *testing.B) {
+		b.Run("inflight="+strconv.Itoa(window), func(b *testing.B) {
 			s := startServer(b, ServerConfig{}, HandlerFunc(func(c *Conn, req *Command) {
 				r := c.NewResponse()
 				r.AddExtInt("queueOffset", 1)
@@ -610,7 +611,7 @@ func TestReplyToDuringHeldRun(t *testing.T) {
 		const n = 300
 		var all []byte
 		for i := range n {
-			all = append(all, frameOf(SerializeJSON, []byte(`{"code":34,"opaque":`+itoa(i)+`}`), nil)...)
+			all = append(all, frameOf(SerializeJSON, []byte(`{"code":34,"opaque":`+strconv.Itoa(i)+`}`), nil)...)
 		}
 		rc.write(all)
 		seen := make(map[int32]bool, n)

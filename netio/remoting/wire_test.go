@@ -3,6 +3,7 @@ package remoting
 import (
 	"errors"
 	"io"
+	"strconv"
 	"testing"
 )
 
@@ -18,7 +19,7 @@ func TestFrameReaderReassemblesAndGrows(t *testing.T) {
 		if i%10 == 5 {
 			body = big
 		}
-		stream = append(stream, frameOf(SerializeJSON, []byte(`{"code":10,"opaque":`+itoa(i)+`}`), body)...)
+		stream = append(stream, frameOf(SerializeJSON, []byte(`{"code":10,"opaque":`+strconv.Itoa(i)+`}`), body)...)
 	}
 	for _, chunk := range []int{1, 7, 4096, 1 << 20} {
 		fr := newFrameReader(&chunkReader{data: stream, chunk: chunk}, testLimits)
@@ -83,15 +84,4 @@ func TestFrameReaderNoAllocsPipelined(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%v allocs per 300 frames, want 0", n)
 	}
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
