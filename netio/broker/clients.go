@@ -187,31 +187,22 @@ func (m *clientManager) expire(nowNs int64) {
 	m.notify(changed)
 }
 
-// subscriptionFilter returns the compiled filter of group's subscription to topic (nil =
-// every message, also when the group or subscription is unknown).
-func (m *clientManager) subscriptionFilter(group []byte, topic string) (engine.MessageFilter, error) {
+// lookupConsumer returns, under one lock, the group's name as the table holds it ("" when
+// the group is unknown; a pull commits its offset under it without allocating) and the
+// compiled filter of its subscription to topic (nil = every message, also when the group or
+// subscription is unknown).
+func (m *clientManager) lookupConsumer(group []byte, topic string) (string, engine.MessageFilter, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g, ok := m.mu.consumers[string(group)]
 	if !ok {
-		return nil, nil
+		return "", nil, nil
 	}
 	s, ok := g.subs[topic]
 	if !ok {
-		return nil, nil
+		return g.name, nil, nil
 	}
-	return s.filter, s.err
-}
-
-// internGroup returns a string for group without allocating when the group is known.
-func (m *clientManager) internGroup(group []byte) string {
-	m.mu.Lock()
-	g, ok := m.mu.consumers[string(group)]
-	m.mu.Unlock()
-	if ok {
-		return g.name
-	}
-	return string(group)
+	return g.name, s.filter, s.err
 }
 
 // consumerIDs returns the sorted client ids of group's members.
@@ -236,17 +227,8 @@ func (m *clientManager) consumerIDs(group string) []string {
 
 // rememberTxProducer records c as the connection to send CHECK_TRANSACTION_STATE for
 // producer group's half messages (heartbeats of producers may come ~30 s late).
-func (m *clientManager) rememberTxProducer(group string, c *remoting.Conn) {
-	m.watch(c)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if cur, ok := m.mu.txConns[group]; ok && cur == c {
-		return
-	}
-	if _, ok := m.mu.txConns[group]; !ok && len(m.mu.txConns) >= m.max {
-		return
-	}
-	m.mu.txConns[group] = c
+func (m *clientManager) rememberTxProducer(group []byte, c *remoting.Conn) {
+	m.rememberConn(m.mu.txConns, group, c)
 }
 
 // producerConn returns a live connection of producer group (the last one that sent a
@@ -299,20 +281,24 @@ func (m *clientManager) connOfClient(clientID string) (*remoting.Conn, bool) {
 }
 
 // rememberRequester records the connection a request-reply request came from, so the reply
-// reaches the requester even before its first heartbeat. It allocates only when the client
-// id or its connection is new.
+// reaches the requester even before its first heartbeat.
 func (m *clientManager) rememberRequester(clientID []byte, c *remoting.Conn) {
+	m.rememberConn(m.mu.requesters, clientID, c)
+}
+
+// rememberConn sets table[key] = c (table is one of m.mu's connection maps) unless it holds c
+// already or is full, then watches c so that its close removes the entry (watched after the
+// store: a close in between runs the hook at once). It takes one lock and allocates only
+// when the entry is new or changes, so a send that carries the key every time costs no
+// allocation.
+func (m *clientManager) rememberConn(table map[string]*remoting.Conn, key []byte, c *remoting.Conn) {
 	m.mu.Lock()
-	cur, ok := m.mu.requesters[string(clientID)]
-	if ok && cur == c {
+	cur, ok := table[string(key)]
+	if ok && cur == c || !ok && len(table) >= m.max {
 		m.mu.Unlock()
 		return
 	}
-	if !ok && len(m.mu.requesters) >= m.max {
-		m.mu.Unlock()
-		return
-	}
-	m.mu.requesters[string(clientID)] = c
+	table[string(key)] = c
 	m.mu.Unlock()
 	m.watch(c)
 }

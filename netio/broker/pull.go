@@ -130,14 +130,18 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) {
 		b.replyError(c, req, remoting.RespSystemError, fmt.Sprintf("queueId[%d] is illegal, topic:[%s] readQueueNums:[%d]", pr.queueID, pr.topic, tc.ReadQueueNums))
 		return
 	}
-	f, code, remark := b.pullFilter(&pr, tc.TopicName)
+	commit := pr.sysFlag&pullCommitOffset != 0 && pr.commitOffset >= 0
+	group, f, code, remark := b.pullFilter(&pr, tc.TopicName, commit)
 	if code != remoting.RespSuccess {
 		b.replyError(c, req, code, remark)
 		return
 	}
-	if pr.sysFlag&pullCommitOffset != 0 && pr.commitOffset >= 0 {
-		if err := b.meta.CommitOffset(tc.TopicName, b.clients.internGroup(pr.group), pr.queueID, pr.commitOffset); err != nil {
-			b.log.Warn("commit offset on pull failed", "topic", tc.TopicName, "group", string(pr.group), "err", err)
+	if commit {
+		if group == "" {
+			group = string(pr.group)
+		}
+		if err := b.meta.CommitOffset(tc.TopicName, group, pr.queueID, pr.commitOffset); err != nil {
+			b.log.Warn("commit offset on pull failed", "topic", tc.TopicName, "group", group, "err", err)
 		}
 	}
 	p := b.getPull(req)
@@ -169,21 +173,28 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) {
 
 // pullFilter returns the filter of a pull: the subscription in the request when the pull
 // carries one (pull consumers), else the group's subscription from its heartbeats (push
-// consumers never send one on pull). Unknown group or topic subscription: every message
-// (the client filters tags again itself).
-func (b *Broker) pullFilter(pr *pullRequest, topic string) (engine.MessageFilter, int16, string) {
-	if pr.sysFlag&pullSubscription != 0 {
-		f, err := compileSubscription(pr.expressionType, pr.subscription)
-		if err != nil {
-			return nil, remoting.RespSubscriptionParseFailed, "parse the consumer's subscription failed: " + err.Error()
+// consumers never send one on pull); an unknown group or topic subscription gives every
+// message (the client filters tags again itself). With it comes, when the group's table was
+// read (no subscription carried, or an offset to commit), the group's name as the table
+// holds it ("" when unknown), so the commit needs no copy. The group table is locked at
+// most once per pull.
+func (b *Broker) pullFilter(pr *pullRequest, topic string, commit bool) (string, engine.MessageFilter, int16, string) {
+	carried := pr.sysFlag&pullSubscription != 0
+	var group string
+	var f engine.MessageFilter
+	var err error
+	if !carried || commit {
+		group, f, err = b.clients.lookupConsumer(pr.group, topic)
+		if !carried && err != nil {
+			return "", nil, remoting.RespSubscriptionParseFailed, "the group's subscription does not compile: " + err.Error()
 		}
-		return f, remoting.RespSuccess, ""
 	}
-	f, err := b.clients.subscriptionFilter(pr.group, topic)
-	if err != nil {
-		return nil, remoting.RespSubscriptionParseFailed, "the group's subscription does not compile: " + err.Error()
+	if carried {
+		if f, err = compileSubscription(pr.expressionType, pr.subscription); err != nil {
+			return "", nil, remoting.RespSubscriptionParseFailed, "parse the consumer's subscription failed: " + err.Error()
+		}
 	}
-	return f, remoting.RespSuccess, ""
+	return group, f, remoting.RespSuccess, ""
 }
 
 // runPull reads from the store into p.res and returns the response code.

@@ -261,7 +261,7 @@ func (b *Broker) prepareSingle(s *sendState, c *remoting.Conn, req *remoting.Com
 			s.txID = append(s.txID[:0], uniq...)
 		}
 		if pg, ok := record.Property(h.properties, record.PropProducerGroup); ok {
-			b.clients.rememberTxProducer(string(pg), c)
+			b.clients.rememberTxProducer(pg, c)
 		}
 	}
 	if d.parked {
