@@ -166,6 +166,9 @@ func brokerConfig(conf brokerConf, dataDir string, advertised netip.AddrPort, re
 	c.MaxMessageSizeBytes = conf.MaxMessageSizeBytes
 	c.DelayLevels = conf.DelayLevels
 	c.RegisterInterval = conf.RegisterPeriod
+	c.TransactionCheckInterval = conf.TransactionCheckInt
+	c.TransactionTimeout = conf.TransactionTimeout
+	c.TransactionCheckMax = conf.TransactionCheckMax
 	c.Recorder = rec
 	return c
 }

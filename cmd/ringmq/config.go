@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ringmq/ringmq/flush"
 )
 
 // Flush modes (flushDiskType).
@@ -41,8 +43,9 @@ const (
 	roleSlave       = "SLAVE"
 )
 
-// ioBackends are the values ioBackend / --io-backend accept (flush/ implements them).
-var ioBackends = []string{"pwrite", "uring", "uring-direct"}
+// ioBackends are the values ioBackend / --io-backend accept: the backends compiled
+// into flush/.
+var ioBackends = flush.BackendNames()
 
 // defaultDelayLevels is RocketMQ's messageDelayLevel default.
 const defaultDelayLevels = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -88,16 +91,6 @@ type brokerConf struct {
 	IOBackend           string
 	AdminListen         string
 	HDRLogPath          string
-	// SetKeys are the broker.conf keys the file gave, in order.
-	SetKeys []string
-}
-
-// notAppliedKeys are keys ringmq reads and checks but the broker does not act on yet;
-// a file that sets one gets a warning saying so.
-var notAppliedKeys = map[string]string{
-	"transactionTimeOut":       "the broker does not check half messages with producers yet",
-	"transactionCheckMax":      "the broker does not check half messages with producers yet",
-	"transactionCheckInterval": "the broker does not check half messages with producers yet",
 }
 
 // defaultBrokerConf returns RocketMQ 4.9's defaults, except where ringmq chooses otherwise
@@ -254,7 +247,6 @@ func parseBrokerConf(r io.Reader, c *brokerConf) ([]unknownKey, error) {
 		if err := k.set(c, p.value); err != nil {
 			return unknown, &ConfError{Line: p.line, Key: p.key, Value: p.value, Err: err}
 		}
-		c.SetKeys = append(c.SetKeys, p.key)
 	}
 	return unknown, nil
 }

@@ -39,7 +39,7 @@ func defineBrokerFlags(fs *flag.FlagSet, defaults brokerConf, withNamesrv bool) 
 	fs.StringVar(&f.brokerAddr, "broker-listen", fmt.Sprintf("127.0.0.1:%d", defaults.ListenPort),
 		"broker listen `HOST:PORT` for RocketMQ clients (broker.conf brokerIP1 + listenPort)")
 	fs.StringVar(&f.flush, "flush", "sync", "flush mode `sync|async`: ack after fdatasync, or after the append (broker.conf flushDiskType)")
-	fs.StringVar(&f.ioBackend, "io-backend", defaults.IOBackend, "commit-log I/O backend `pwrite|uring|uring-direct` (broker.conf ioBackend)")
+	fs.StringVar(&f.ioBackend, "io-backend", defaults.IOBackend, "commit-log I/O backend `"+strings.Join(ioBackends, "|")+"` (broker.conf ioBackend)")
 	fs.StringVar(&f.adminListen, "admin-listen", defaults.AdminListen, "admin HTTP `HOST:PORT`: metrics, latency report, dashboard (broker.conf adminListen)")
 	fs.StringVar(&f.hdrLog, "hdr-log", "", "write HdrHistogram interval logs to `PATH` (broker.conf hdrLog; empty = off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
@@ -54,11 +54,6 @@ func (f *brokerFlags) resolve(defaults brokerConf, log *slog.Logger) (brokerConf
 		unknown, err := loadBrokerConf(f.confPath, &c)
 		for _, u := range unknown {
 			log.Warn("broker.conf: unknown key ignored", "key", u.Key, "line", u.Line, "file", f.confPath)
-		}
-		for _, k := range c.SetKeys {
-			if why, ok := notAppliedKeys[k]; ok {
-				log.Warn("broker.conf: key read but not applied", "key", k, "why", why, "file", f.confPath)
-			}
 		}
 		if err != nil {
 			return c, err
