@@ -3,10 +3,12 @@ package consumequeue
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // readRaw reads entries [offset, offset+len(dst)) within one file, ignoring the
-// published bounds (recovery and maintenance run on the writer's goroutine).
+// published bounds (Read checks them; recovery and maintenance run on the writer's
+// goroutine). Offsets inside a missing file, or past a file's end, read as holes.
 func (q *Queue) readRaw(offset int64, dst []Entry, scratch []byte) error {
 	f := q.pin(offset)
 	if f == nil {
@@ -20,9 +22,11 @@ func (q *Queue) readRaw(offset int64, dst []Entry, scratch []byte) error {
 	if err != nil {
 		return err
 	}
-	n, err := vf.ReadAt(buf, pos)
-	if err != nil && n < len(buf) {
-		clear(buf[n-n%EntrySizeBytes:]) // past the file's end: holes
+	if got, err := vf.ReadAt(buf, pos); err != nil {
+		if !errors.Is(err, io.EOF) {
+			return fmt.Errorf("consumequeue: read %s at %d: %w", f.path, pos, err)
+		}
+		clear(buf[got-got%EntrySizeBytes:]) // past the file's end (a gap): holes
 	}
 	for i := range dst {
 		dst[i] = DecodeEntry(buf[i*EntrySizeBytes:])

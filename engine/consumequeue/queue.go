@@ -40,7 +40,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -209,28 +208,8 @@ func (q *Queue) Read(offset int64, dst []Entry, scratch []byte) ([]Entry, error)
 	if int64(cap(scratch)) < n*EntrySizeBytes {
 		panic(fmt.Sprintf("BUG: consumequeue.Read: scratch of %d bytes for %d entries", cap(scratch), n))
 	}
-	f := q.pin(offset)
-	if f == nil {
-		for i := range n {
-			dst[i] = Entry{}
-		}
-		return dst[:n], nil
-	}
-	defer f.unref()
-	buf := scratch[:n*EntrySizeBytes]
-	pos := (offset - f.start) * EntrySizeBytes
-	vf, err := f.file()
-	if err != nil {
+	if err := q.readRaw(offset, dst[:n], scratch); err != nil {
 		return dst[:0], err
-	}
-	if got, err := vf.ReadAt(buf, pos); err != nil {
-		if !errors.Is(err, io.EOF) {
-			return dst[:0], fmt.Errorf("consumequeue: read %s at %d: %w", f.path, pos, err)
-		}
-		clear(buf[got-got%EntrySizeBytes:]) // past the file's end (a gap): holes
-	}
-	for i := range n {
-		dst[i] = DecodeEntry(buf[i*EntrySizeBytes:])
 	}
 	return dst[:n], nil
 }

@@ -336,3 +336,37 @@ func TestConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// readFailFS fails every ReadAt of the files it opens with EIO.
+type readFailFS struct{ vfs.FS }
+
+type readFailFile struct{ vfs.File }
+
+func (readFailFile) ReadAt([]byte, int64) (int, error) { return 0, errEIO }
+
+var errEIO = errors.New("injected EIO")
+
+func (fs readFailFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := fs.FS.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	return readFailFile{f}, nil
+}
+
+// A read error during recovery is an error, not holes: TruncateFrom must not cut the
+// entries it could not read.
+func TestTruncateFromReadError(t *testing.T) {
+	mem := vfs.NewMem()
+	s := openSet(t, mem, 4)
+	fill(t, s.GetOrCreate("T", 1), 0, 10)
+	s.Close()
+	s = openSet(t, readFailFS{mem}, 4)
+	q := s.Get("T", 1)
+	if err := s.TruncateFrom(100 * 20); !errors.Is(err, errEIO) {
+		t.Fatalf("TruncateFrom: got %v, want the read error", err)
+	}
+	if q.MaxOffset() != 10 {
+		t.Fatalf("max %d after a failed read, want 10", q.MaxOffset())
+	}
+}
