@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -101,7 +102,11 @@ func (x *Index) openFile(name string, last bool) (*ixFile, error) {
 		return nil, fmt.Errorf("index: open %s: %w", path, err)
 	}
 	var hb [headerSizeBytes]byte
-	n, _ := vf.ReadAt(hb[:], 0)
+	n, err := vf.ReadAt(hb[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) { // an I/O error is not a half-created file
+		_ = vf.Close()
+		return nil, fmt.Errorf("index: read header of %s: %w", path, err)
+	}
 	h, bad := decodeHeader(hb[:n])
 	if bad != "" {
 		_ = vf.Close()
@@ -202,8 +207,12 @@ func (x *Index) scanEntries(f *ixFile, slots []uint32, limit uint32, clEnd int64
 scan:
 	for n := uint32(0); n < limit; n += chunk {
 		k := min(uint32(chunk), limit-n)
-		got, err := f.f.ReadAt(buf[:k*entrySizeBytes], entryPos(f.hdr.slotCount, n))
-		if err != nil && got < int(k)*entrySizeBytes {
+		pos := entryPos(f.hdr.slotCount, n)
+		got, err := f.f.ReadAt(buf[:k*entrySizeBytes], pos)
+		if err != nil {
+			if !errors.Is(err, io.EOF) { // not the end of the entries: recovery must not cut here
+				return 0, 0, fmt.Errorf("index: read %s at %d: %w", f.path, pos, err)
+			}
 			k = uint32(got / entrySizeBytes)
 		}
 		for i := uint32(0); i < k; i++ {

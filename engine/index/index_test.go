@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -294,5 +295,64 @@ func TestLookupBesideWriter(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// readFailFS fails every ReadAt at or past fromBytes of the files it opens.
+type readFailFS struct {
+	vfs.FS
+	fromBytes int64
+}
+
+type readFailFile struct {
+	vfs.File
+	fromBytes int64
+}
+
+var errEIO = errors.New("injected EIO")
+
+func (f readFailFile) ReadAt(b []byte, off int64) (int, error) {
+	if off+int64(len(b)) > f.fromBytes {
+		return 0, errEIO
+	}
+	return f.File.ReadAt(b, off)
+}
+
+func (fs readFailFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := fs.FS.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	return readFailFile{f, fs.fromBytes}, nil
+}
+
+// A read error is an error, never a half-created file to remove or the end of the
+// entries to cut at.
+func TestReadErrorIsNotDamage(t *testing.T) {
+	mem := vfs.NewMem()
+	x, _ := openIndex(t, mem, 3, 100, 1<<40)
+	addRecords(t, x, 0, 10)
+	if err := x.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := mem.Crash() // the active file stays open (state 0): Recover scans its entries
+	_ = x.Close()
+	path := filepath.Join(dir, FileName(1))
+
+	_, err := Open(Config{FS: readFailFS{crashed, 0}, Dir: dir, SlotsPerFile: 3, EntriesPerFile: 100})
+	if !errors.Is(err, errEIO) {
+		t.Fatalf("Open with an unreadable header: got %v, want the read error", err)
+	}
+	if _, err := crashed.Stat(path); err != nil {
+		t.Fatalf("the unreadable file was removed: %v", err)
+	}
+
+	x2, err := Open(Config{FS: readFailFS{crashed, entryPos(3, 0)}, Dir: dir, SlotsPerFile: 3, EntriesPerFile: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x2.Close()
+	if _, err := x2.Recover(1<<40, 0); !errors.Is(err, errEIO) {
+		t.Fatalf("Recover with unreadable entries: got %v, want the read error", err)
 	}
 }
