@@ -198,11 +198,29 @@ func (x *Index) reopenActive(f *ixFile, clEnd, completeBelow int64) (int64, erro
 // torn, out of order or at/past clEnd; after a crash (dropLast) the entries of the last
 // record are dropped too when it lies at or past completeBelow, since some of its keys
 // may be missing. It fills slots and returns the entry count kept and the offset
-// indexing must resume from.
+// indexing must resume from. It streams: only the newest record's entries are held
+// back (they may be dropped), so memory does not grow with the file.
 func (x *Index) scanEntries(f *ixFile, slots []uint32, limit uint32, clEnd int64, dropLast bool, completeBelow int64) (uint32, int64, error) {
 	const chunk = 1024
 	buf := make([]byte, chunk*entrySizeBytes)
-	var ents []entry
+	f.hdr.beginTsMs, f.hdr.endTsMs, f.hdr.beginPhys, f.hdr.endPhys = 0, 0, 0, 0
+	var kept uint32
+	var group []entry // the newest record's entries, not yet kept
+	keepGroup := func() error {
+		for _, e := range group {
+			if e.prev != slots[e.keyHash%f.hdr.slotCount] {
+				return &CorruptError{File: f.path, OffsetBytes: entryPos(f.hdr.slotCount, kept), Reason: "entry chain does not match its slot"}
+			}
+			slots[e.keyHash%f.hdr.slotCount] = kept + 1
+			if kept == 0 {
+				f.hdr.beginTsMs, f.hdr.beginPhys = e.tsMs, e.phys
+			}
+			f.hdr.endPhys, f.hdr.endTsMs = e.phys, max(f.hdr.endTsMs, e.tsMs)
+			kept++
+		}
+		group = group[:0]
+		return nil
+	}
 	prevPhys := int64(-1)
 scan:
 	for n := uint32(0); n < limit; n += chunk {
@@ -220,40 +238,32 @@ scan:
 			if !ok || e.phys >= clEnd || e.phys < prevPhys || e.prev > n+i {
 				break scan
 			}
+			if len(group) > 0 && e.phys != group[0].phys {
+				if err := keepGroup(); err != nil {
+					return 0, 0, err
+				}
+			}
 			prevPhys = e.phys
-			ents = append(ents, e)
+			group = append(group, e)
 		}
 		if k < min(uint32(chunk), limit-n) {
 			break
 		}
 	}
 	next := x.lastPhys + 1
-	if len(ents) > 0 {
-		last := ents[len(ents)-1].phys
+	if len(group) > 0 {
+		last := group[0].phys
 		next = last + 1
 		if dropLast && last >= completeBelow {
-			for len(ents) > 0 && ents[len(ents)-1].phys == last {
-				ents = ents[:len(ents)-1]
-			}
+			group = group[:0]
 			next = last
 		}
 		x.lastPhys = next - 1
 	}
-	f.hdr.beginTsMs, f.hdr.endTsMs, f.hdr.beginPhys, f.hdr.endPhys = 0, 0, 0, 0
-	if len(ents) > 0 {
-		f.hdr.beginTsMs, f.hdr.beginPhys = ents[0].tsMs, ents[0].phys
-		f.hdr.endPhys = ents[len(ents)-1].phys
-		for _, e := range ents {
-			f.hdr.endTsMs = max(f.hdr.endTsMs, e.tsMs)
-		}
+	if err := keepGroup(); err != nil {
+		return 0, 0, err
 	}
-	for i, e := range ents {
-		if e.prev != slots[e.keyHash%f.hdr.slotCount] {
-			return 0, 0, &CorruptError{File: f.path, OffsetBytes: entryPos(f.hdr.slotCount, uint32(i)), Reason: "entry chain does not match its slot"}
-		}
-		slots[e.keyHash%f.hdr.slotCount] = uint32(i) + 1
-	}
-	return uint32(len(ents)), next, nil
+	return kept, next, nil
 }
 
 func (x *Index) remove(files []*ixFile) error {
