@@ -60,10 +60,37 @@ func sendFieldIndex(key []byte, v2 bool) int {
 		}
 		return -1
 	}
-	for i := range sendFieldsV1 {
-		if string(key) == sendFieldsV1[i] {
-			return i
-		}
+	// A switch, not a scan of sendFieldsV1: the compiler turns it into a search by length
+	// and content, so each of a send's ~14 fields costs a few compares, not up to 14.
+	switch string(key) {
+	case "producerGroup":
+		return fProducerGroup
+	case "topic":
+		return fTopic
+	case "defaultTopic":
+		return fDefaultTopic
+	case "defaultTopicQueueNums":
+		return fDefaultTopicQueueNums
+	case "queueId":
+		return fQueueID
+	case "sysFlag":
+		return fSysFlag
+	case "bornTimestamp":
+		return fBornTimestamp
+	case "flag":
+		return fFlag
+	case "properties":
+		return fProperties
+	case "reconsumeTimes":
+		return fReconsumeTimes
+	case "unitMode":
+		return fUnitMode
+	case "maxReconsumeTimes":
+		return fMaxReconsumeTimes
+	case "batch":
+		return fBatch
+	case "bname":
+		return fBrokerName
 	}
 	return -1
 }

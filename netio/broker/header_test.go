@@ -120,3 +120,52 @@ func FuzzBatchBody(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseSendHeader decodes the Go client's SEND_MESSAGE (V1 names) and
+// SEND_MESSAGE_V2 headers: once per send, on the connection's reader goroutine.
+func BenchmarkParseSendHeader(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		req  *remoting.Command
+		v2   bool
+	}{
+		{"names=V1", cmdWith("producerGroup", "pg", "topic", "BENCH", "queueId", "0", "sysFlag", "0",
+			"bornTimestamp", "1700000000000", "flag", "0", "properties", "TAGS\x01tagA\x02UNIQ_KEY\x01C0000202398A00000000682018f00001\x02",
+			"reconsumeTimes", "0", "unitMode", "false", "maxReconsumeTimes", "0", "batch", "false",
+			"defaultTopic", "TBW102", "defaultTopicQueueNums", "4"), false},
+		{"names=V2", cmdWith("a", "pg", "b", "BENCH", "c", "TBW102", "d", "4", "e", "0", "f", "0", "g", "1700000000000",
+			"h", "0", "i", "TAGS\x01tagA\x02UNIQ_KEY\x01C0000202398A00000000682018f00001\x02", "j", "0", "k", "false",
+			"l", "0", "m", "false"), true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var h sendHeader
+			for b.Loop() {
+				if err := parseSendHeader(tc.req, tc.v2, &h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestSendFieldIndex: the V1 switch names the same fields as sendFieldsV1 (which error
+// messages use), and the V2 letters follow the same order.
+func TestSendFieldIndex(t *testing.T) {
+	for i, name := range sendFieldsV1 {
+		if got := sendFieldIndex([]byte(name), false); got != i {
+			t.Errorf("sendFieldIndex(%q, V1) = %d, want %d", name, got, i)
+		}
+		if got := sendFieldIndex([]byte{byte('a' + i)}, true); got != i {
+			t.Errorf("sendFieldIndex(%q, V2) = %d, want %d", string(rune('a'+i)), got, i)
+		}
+	}
+	for _, key := range []string{"", "topicX", "Topic", "a", "o", "aa"} {
+		if got := sendFieldIndex([]byte(key), false); got != -1 {
+			t.Errorf("sendFieldIndex(%q, V1) = %d, want -1", key, got)
+		}
+	}
+	if got := sendFieldIndex([]byte("o"), true); got != -1 {
+		t.Errorf("sendFieldIndex(\"o\", V2) = %d, want -1", got)
+	}
+}
