@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringmq/ringmq/netio/remoting"
@@ -48,10 +49,7 @@ type Registrar struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    struct{ start, stop sync.Once }
-	counter struct {
-		sync.Mutex
-		n int64
-	}
+	counter atomic.Int64 // the data version's counter: one more per registration body
 }
 
 // nsTarget is one name server; its client belongs to its goroutine (and to Stop after that exits).
@@ -221,10 +219,7 @@ func (r *Registrar) body() ([]byte, bool, error) {
 	for _, tc := range r.topics() {
 		rb.TopicConfigSerializeWrapper.TopicConfigTable[tc.TopicName] = tc
 	}
-	r.counter.Lock()
-	r.counter.n++
-	rb.TopicConfigSerializeWrapper.DataVersion = dataVersion{Timestamp: r.startMs, Counter: r.counter.n}
-	r.counter.Unlock()
+	rb.TopicConfigSerializeWrapper.DataVersion = dataVersion{Timestamp: r.startMs, Counter: r.counter.Add(1)}
 	rb.FilterServerList = []string{}
 	plain, err := json.Marshal(rb)
 	if err != nil {
