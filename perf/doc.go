@@ -46,6 +46,16 @@
 // duration (stamps out of order, a caller bug) is recorded as 0 and counted in
 // StampOrderErrors.
 //
+// # On disk
+//
+// The only file perf writes is the optional interval log (OpenHdrLog): HdrHistogram's log
+// format 1.3, one line per (code, histogram) per interval, rolled to PATH.1 past
+// HdrLogMaxBytes (hdrlog.go has the full example):
+//
+//	#[Histogram log format version 1.3]
+//	#[StartTime: ...] #[BaseTime: ...] and the column legend
+//	Tag=<CODE>.<e2e|stage>,<start s>,<length s>,<max ms>,<base64 compressed histogram>
+//
 // # Errors
 //
 // Configuration errors and misuse (an unknown Stage, a duplicate metric name) panic with "BUG:".
