@@ -17,10 +17,10 @@ import (
 // while "b" and "c" receive the new ones once more each.
 //
 // The client reads rocketmq.client.localOffsetStoreDir once, when its package
-// initialises (setting it from TestMain is too late), and otherwise keeps the files under
-// $HOME/.rocketmq_client_go/<group>/<clientID>. The group name is unique per run, so a
-// file left by an earlier run is never read back, and the test removes its group's
-// directory there at the end.
+// initialises; the harness re-runs the test binary with it set to a temp dir. Should the
+// files still land under $HOME/.rocketmq_client_go/<group>/<clientID> (a run without the
+// harness's TestMain), the group name is unique per run, so a file left by an earlier run
+// is never read back, and the test removes its group's directory there at the end.
 func TestBroadcast(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, clusterOptions{})
