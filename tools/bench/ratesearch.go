@@ -49,7 +49,8 @@ func newRateSearch(startRate float64, subscriptions int) *rateSearch {
 func (s *rateSearch) next(now searchSample, windowSec float64) (rate float64, restart bool) {
 	pending := now.sent - now.done
 	lag := now.done*int64(s.subscriptions) - now.received
-	doneRate := float64(now.done-s.last.done) / windowSec
+	// What the system accepted: failed sends (SYSTEM_BUSY) are completions but not capacity.
+	ackedRate := float64((now.done-now.errs)-(s.last.done-s.last.errs)) / windowSec
 	maxPending := max(int64(searchMinPending), int64(s.rate*searchMaxPendingSec))
 	maxLag := max(int64(searchMinPending), int64(s.rate*float64(s.subscriptions)*searchMaxConsumerLagSec))
 	late := now.lateNs > int64(searchMaxPendingSec*1e9)
@@ -59,7 +60,7 @@ func (s *rateSearch) next(now searchSample, windowSec float64) (rate float64, re
 	if behind {
 		// 90% of what completed, but never below half the rate: a one-second stall of the
 		// system should not throw the search back to nothing.
-		s.rate = max(searchMinRatePerSec, min(s.rate, doneRate)*0.9, s.rate*0.5)
+		s.rate = max(searchMinRatePerSec, min(s.rate, ackedRate)*0.9, s.rate*0.5)
 		s.step = searchFirstStep
 	} else if pending <= maxPending {
 		s.rate = min(MaxRatePerSec, s.rate*(1+s.step))

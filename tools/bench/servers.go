@@ -58,9 +58,14 @@ func StartRingMQDev(ctx context.Context, bin, dataDir, flush string) (*Server, e
 	if err != nil {
 		return nil, err
 	}
+	adminPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
 	ns, br := fmt.Sprintf("127.0.0.1:%d", nsPort), fmt.Sprintf("127.0.0.1:%d", brPort)
 	s, err := startServer(ctx, "ringmq", dataDir, bin, "dev", "--data", dataDir,
-		"--namesrv-listen", ns, "--broker-listen", br, "--flush", flush)
+		"--namesrv-listen", ns, "--broker-listen", br, "--flush", flush,
+		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", adminPort))
 	if err != nil {
 		return nil, err
 	}
