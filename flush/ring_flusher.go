@@ -180,7 +180,7 @@ func (r *Ring) recordLocked(job flushJob, submitNs, doneNs int64) {
 	st.Syncs++
 	st.SyncNsTotal += lat
 	st.SyncNsMax = max(st.SyncNsMax, lat)
-	st.SyncLatencyUs[min(bits.Len64(uint64(lat/1000)), SyncLatencyBuckets-1)]++
+	st.SyncLatencyUs[syncLatencyBucket(lat)]++
 	st.Last.DurableNs = doneNs
 	st.Last.Waiters = int(job.tail - job.head)
 	st.WaitersDone += job.tail - job.head
@@ -288,4 +288,10 @@ func (r *Ring) Close() error {
 	}
 	r.head.Store(r.mu.tail)
 	return r.mu.err
+}
+
+// syncLatencyBucket is the SyncLatencyUs bucket of a sync that took latNs: bucket i
+// holds [2^i, 2^(i+1)) microseconds, bucket 0 also anything under 2 us.
+func syncLatencyBucket(latNs int64) int {
+	return min(max(bits.Len64(uint64(latNs/1000))-1, 0), SyncLatencyBuckets-1)
 }

@@ -1,7 +1,8 @@
 package flush
 
 // SyncLatencyBuckets is the number of fdatasync latency buckets in Stats: bucket i
-// counts syncs that took [2^i, 2^(i+1)) microseconds (bucket 0 also holds < 1 us).
+// counts syncs that took [2^i, 2^(i+1)) microseconds (bucket 0 also holds < 1 us); the
+// layout of perf.Log2MicrosHistogram and of the eBPF probes.
 const SyncLatencyBuckets = 24
 
 // FlushRecord describes one flush: one write of everything appended since the previous
