@@ -40,25 +40,17 @@ func (t *TopicConfig) QueueNums() int { return max(t.ReadQueueNums, t.WriteQueue
 
 // ValidTopicName reports whether name is a legal RocketMQ topic: 1..127 characters of
 // [%|a-zA-Z0-9_-].
-func ValidTopicName(name string) bool {
-	if len(name) == 0 || len(name) > 127 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !topicChar(name[i]) {
-			return false
-		}
-	}
-	return true
-}
+func ValidTopicName(name string) bool { return validTopicName(name) }
 
 // ValidTopicNameBytes is ValidTopicName for a byte slice (no allocation).
-func ValidTopicNameBytes(name []byte) bool {
+func ValidTopicNameBytes(name []byte) bool { return validTopicName(name) }
+
+func validTopicName[S string | []byte](name S) bool {
 	if len(name) == 0 || len(name) > 127 {
 		return false
 	}
-	for _, c := range name {
-		if !topicChar(c) {
+	for i := range len(name) {
+		if !topicChar(name[i]) {
 			return false
 		}
 	}

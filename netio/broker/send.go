@@ -166,11 +166,12 @@ func usesV2Names(code int16) bool {
 
 // sendTopic validates the target topic of a send and creates it when allowed.
 func (b *Broker) sendTopic(c *remoting.Conn, h *sendHeader) (*meta.TopicConfig, int16, string) {
-	if !meta.ValidTopicNameBytes(h.topic) {
-		return nil, remoting.RespMessageIllegal, fmt.Sprintf("the topic %q is illegal: 1..127 characters of [%%|a-zA-Z0-9_-]", h.topic)
-	}
 	tc, ok := b.meta.TopicBytes(h.topic)
 	if !ok {
+		// Only names that are not in the table need the check: every topic in it is valid.
+		if !meta.ValidTopicNameBytes(h.topic) {
+			return nil, remoting.RespMessageIllegal, fmt.Sprintf("the topic %q is illegal: 1..127 characters of [%%|a-zA-Z0-9_-]", h.topic)
+		}
 		var err error
 		tc, err = b.autoCreateTopic(c, h)
 		if err != nil {
