@@ -239,8 +239,10 @@ func TestSendPathAllocs(t *testing.T) {
 	}
 }
 
-// TestPullPathAllocs: a pull answered with 32 stored 1 KiB records (tag filter from the
-// heartbeat, offset commit) allocates nothing: the records go out as commit-log views.
+// TestPullPathAllocs: a pull answered with 32 stored 1 KiB records allocates nothing: the
+// records go out as commit-log views. Both filters are checked: the group's tag filter from
+// its heartbeat with an offset commit (a push consumer), and a subscription the pull carries
+// (a pull consumer: compiled once, then cached).
 func TestPullPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items)")
@@ -253,24 +255,30 @@ func TestPullPathAllocs(t *testing.T) {
 	}
 	tb.waitDispatched("PA", 0, 40)
 	wantCode(t, invoke(t, c, remoting.ReqHeartBeat, nil, heartbeatJSON("cid1", "g", "CLUSTERING", "PA", "a || b")), remoting.RespSuccess)
-	hdr := []byte(`{"code":11,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"consumerGroup":"g","topic":"PA","queueId":"0","queueOffset":"0","maxMsgNums":"32","sysFlag":"3","commitOffset":"5","suspendTimeoutMillis":"20000","subscription":"","subVersion":"0","expressionType":"TAG"}}`)
-	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(hdr)))
-	frame = binary.BigEndian.AppendUint32(frame, uint32(len(hdr)))
-	frame = append(frame, hdr...)
-	rc := dialRaw(t, tb.addr.String(), frame)
-	pullOnce := func() {
-		h, err := rc.roundTrip()
-		if err != nil || !bytes.Contains(h, codeOK) {
-			t.Fatalf("pull: %s %v", h, err)
+	for _, tc := range []struct{ name, sysFlag, subscription string }{
+		{"heartbeat filter", "3", ""},
+		{"carried subscription", "7", "a || b"},
+	} {
+		hdr := []byte(`{"code":11,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"consumerGroup":"g","topic":"PA","queueId":"0","queueOffset":"0","maxMsgNums":"32","sysFlag":"` +
+			tc.sysFlag + `","commitOffset":"5","suspendTimeoutMillis":"20000","subscription":"` + tc.subscription + `","subVersion":"0","expressionType":"TAG"}}`)
+		frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(hdr)))
+		frame = binary.BigEndian.AppendUint32(frame, uint32(len(hdr)))
+		frame = append(frame, hdr...)
+		rc := dialRaw(t, tb.addr.String(), frame)
+		pullOnce := func() {
+			h, err := rc.roundTrip()
+			if err != nil || !bytes.Contains(h, codeOK) {
+				t.Fatalf("%s: pull: %s %v", tc.name, h, err)
+			}
 		}
-	}
-	for range 200 {
-		pullOnce()
-	}
-	n := testing.AllocsPerRun(500, pullOnce)
-	t.Logf("%.3f allocations per pull of 32 records", n)
-	if n > 0.1 {
-		t.Fatalf("%.3f allocations per pull, want 0", n)
+		for range 200 {
+			pullOnce()
+		}
+		n := testing.AllocsPerRun(500, pullOnce)
+		t.Logf("%s: %.3f allocations per pull of 32 records", tc.name, n)
+		if n > 0.1 {
+			t.Fatalf("%s: %.3f allocations per pull, want 0", tc.name, n)
+		}
 	}
 }
 

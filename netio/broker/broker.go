@@ -228,6 +228,7 @@ type Broker struct {
 	sends     sendPool
 	pullPool  sync.Pool // of *pullState
 	pulls     *longPoll
+	subs      subscriptionCache // filters of subscriptions carried by pulls
 	clients   *clientManager
 	locks     *lockTable
 	sched     *scheduler

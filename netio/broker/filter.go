@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ringmq/ringmq/engine"
 	"github.com/ringmq/ringmq/engine/filter"
@@ -109,4 +110,50 @@ func compileSubscription(expressionType, expr string) (engine.MessageFilter, err
 	default:
 		return nil, fmt.Errorf("expression type %q is neither TAG nor SQL92", expressionType)
 	}
+}
+
+// maxCachedSubscriptions bounds subscriptionCache; at the bound it is emptied and refills.
+const maxCachedSubscriptions = 4096
+
+// maxCachedExpressionBytes bounds the expressions subscriptionCache keeps (and the key it
+// builds on the stack); longer ones are compiled on every pull.
+const maxCachedExpressionBytes = 512
+
+// subscriptionCache holds the compiled filters of the subscriptions pulls carry (a pull
+// consumer sends its expression on every pull), so each expression is compiled once, not
+// per pull, and such a pull allocates nothing once its expression is known. Filters are
+// immutable, so one is shared by every pull that carries the same expression.
+type subscriptionCache struct {
+	mu struct {
+		sync.Mutex
+		m map[string]compiledSubscription // expressionType 0x00 expression
+	}
+}
+
+type compiledSubscription struct {
+	f   engine.MessageFilter
+	err error
+}
+
+// compile returns the filter of (expressionType, expr) as compileSubscription does.
+func (c *subscriptionCache) compile(expressionType, expr []byte) (engine.MessageFilter, error) {
+	if len(expressionType)+1+len(expr) > maxCachedExpressionBytes {
+		return compileSubscription(string(expressionType), string(expr))
+	}
+	var buf [maxCachedExpressionBytes]byte
+	key := append(append(append(buf[:0], expressionType...), 0), expr...)
+	c.mu.Lock()
+	cs, ok := c.mu.m[string(key)]
+	c.mu.Unlock()
+	if ok {
+		return cs.f, cs.err
+	}
+	f, err := compileSubscription(string(expressionType), string(expr))
+	c.mu.Lock()
+	if c.mu.m == nil || len(c.mu.m) >= maxCachedSubscriptions {
+		c.mu.m = make(map[string]compiledSubscription)
+	}
+	c.mu.m[string(key)] = compiledSubscription{f, err}
+	c.mu.Unlock()
+	return f, err
 }

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ringmq/ringmq/engine/record"
@@ -93,5 +95,41 @@ func TestTagFilterNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("got %v allocs per match, want 0", allocs)
+	}
+}
+
+// TestSubscriptionCache: a carried subscription is compiled once and shared, errors are
+// kept too, and the cache stays within its bound.
+func TestSubscriptionCache(t *testing.T) {
+	var c subscriptionCache
+	f1, err := c.compile([]byte("TAG"), []byte("a || b"))
+	if err != nil || f1 == nil {
+		t.Fatalf("compile: %v %v", f1, err)
+	}
+	if f2, _ := c.compile([]byte("TAG"), []byte("a || b")); f2 != f1 {
+		t.Fatalf("second compile gave %p, want the cached %p", f2, f1)
+	}
+	if f, err := c.compile([]byte("SQL92"), []byte("a || b")); err == nil {
+		t.Fatalf("SQL92 %q compiled to %v, want an error (the key includes the type)", "a || b", f)
+	}
+	for range 2 {
+		if _, err := c.compile([]byte("TAG"), []byte("||")); err == nil {
+			t.Fatal("expression with no tag compiled, want an error")
+		}
+	}
+	if f, err := c.compile(nil, []byte("*")); f != nil || err != nil {
+		t.Fatalf("\"*\" gave %v %v, want every message (nil, nil)", f, err)
+	}
+	long := strings.Repeat("t", maxCachedExpressionBytes)
+	if f, err := c.compile([]byte("TAG"), []byte(long)); err != nil || !f.MatchProperties(record.AppendProperty(nil, record.PropTags, long)) {
+		t.Fatalf("long expression: %v %v", f, err)
+	}
+	for i := range maxCachedSubscriptions + 10 {
+		if _, err := c.compile([]byte("TAG"), []byte("t"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(c.mu.m); n > maxCachedSubscriptions {
+		t.Fatalf("cache holds %d expressions, want at most %d", n, maxCachedSubscriptions)
 	}
 }

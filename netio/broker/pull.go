@@ -63,8 +63,8 @@ type pullRequest struct {
 	sysFlag        int64
 	commitOffset   int64
 	suspendMs      int64
-	subscription   string
-	expressionType string
+	subscription   []byte // views into the request, valid during Serve
+	expressionType []byte
 }
 
 func parsePullRequest(req *remoting.Command, pr *pullRequest) error {
@@ -92,8 +92,8 @@ func parsePullRequest(req *remoting.Command, pr *pullRequest) error {
 		return err
 	}
 	if pr.sysFlag&pullSubscription != 0 {
-		pr.subscription = req.ExtString("subscription")
-		pr.expressionType = req.ExtString("expressionType")
+		pr.subscription, _ = req.ExtValue("subscription")
+		pr.expressionType, _ = req.ExtValue("expressionType")
 	}
 	if len(pr.group) == 0 || len(pr.topic) == 0 {
 		return fmt.Errorf("consumerGroup and topic are required")
@@ -190,7 +190,7 @@ func (b *Broker) pullFilter(pr *pullRequest, topic string, commit bool) (string,
 		}
 	}
 	if carried {
-		if f, err = compileSubscription(pr.expressionType, pr.subscription); err != nil {
+		if f, err = b.subs.compile(pr.expressionType, pr.subscription); err != nil {
 			return "", nil, remoting.RespSubscriptionParseFailed, "parse the consumer's subscription failed: " + err.Error()
 		}
 	}
