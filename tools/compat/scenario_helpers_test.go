@@ -248,3 +248,18 @@ func gapTest(t *testing.T) {
 		t.Skip("shows a known gap; run with RINGMQ_COMPAT_GAPS=1")
 	}
 }
+
+// waitQuiet waits until at least n deliveries match keep and reports whether that
+// happened within timeout (waitCount without failing).
+func (r *recorder) waitQuiet(n int, timeout time.Duration, keep func(got) bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for len(r.snapshot(keep)) < n {
+		select {
+		case <-r.changed:
+		case <-deadline.C:
+			return false
+		}
+	}
+	return true
+}

@@ -157,6 +157,12 @@ func collapseSpaces(s string) string { return strings.Join(strings.Fields(s), " 
 // defines but never sends.
 func rawCall(t testing.TB, addr string, code int, ext map[string]string) (int, map[string]string, []byte) {
 	t.Helper()
+	return rawCallBody(t, addr, code, ext, nil)
+}
+
+// rawCallBody is rawCall with a request body.
+func rawCallBody(t testing.TB, addr string, code int, ext map[string]string, body []byte) (int, map[string]string, []byte) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
@@ -170,9 +176,10 @@ func rawCall(t testing.TB, addr string, code int, ext map[string]string) (int, m
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(hdr)))
+	frame := binary.BigEndian.AppendUint32(nil, uint32(4+len(hdr)+len(body)))
 	frame = binary.BigEndian.AppendUint32(frame, uint32(len(hdr))) // serialize type 0 (JSON)
 	frame = append(frame, hdr...)
+	frame = append(frame, body...)
 	if _, err := conn.Write(frame); err != nil {
 		t.Fatalf("request %d: write: %v", code, err)
 	}
