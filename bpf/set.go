@@ -3,7 +3,6 @@ package bpf
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strings"
@@ -97,24 +96,6 @@ type Set struct {
 	causes       [numCauses]atomic.Int64
 }
 
-// measureMonoOffset returns CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns) minus perf.Now, as
-// the midpoint of the tightest of a few perf.Now / clock_gettime / perf.Now brackets. A single
-// pair of reads can be split by a preemption on a loaded machine, which shifts every event
-// against the request stamps by as much (seen: over 100 us, enough to blame a request on the
-// fdatasync that ended just before it).
-func measureMonoOffset() int64 {
-	best, off := int64(math.MaxInt64), int64(0)
-	for range 32 {
-		a := perf.Now()
-		m := monoNowNs()
-		b := perf.Now()
-		if b-a < best {
-			best, off = b-a, m-(a+b)/2
-		}
-	}
-	return off
-}
-
 type probe struct {
 	def     probeDef
 	impl    probeImpl // nil when the probe could not be loaded
@@ -172,7 +153,7 @@ func Open(cfg Config) (*Set, error) {
 			return nil, fmt.Errorf("bpf: unknown probe %q (have %s)", name, strings.Join(AllProbes(), ", "))
 		}
 	}
-	s := &Set{cfg: cfg, ring: newEventRing(cfg.EventRingSize), monoOffsetNs: measureMonoOffset()}
+	s := &Set{cfg: cfg, ring: newEventRing(cfg.EventRingSize), monoOffsetNs: perf.KernelMonotonicNs(0)}
 	prepErr := prepare()
 	for _, d := range probeDefs {
 		p := &probe{def: d}
@@ -274,9 +255,7 @@ func (s *Set) Err(name string) error {
 // Evidence is the perf.EvidenceSource: the kernel events that overlapped the request, and the
 // main cause counted in ringmq_slow_request_cause_total.
 func (s *Set) Evidence(q perf.EvidenceQuery) []perf.Evidence {
-	// The request's stamps are converted with this Set's own measured offset rather than
-	// q.StartMonoNs: see measureMonoOffset.
-	start, end := q.StartNs+s.monoOffsetNs, q.EndNs+s.monoOffsetNs
+	start, end := q.StartMonoNs, q.EndMonoNs
 	events := s.ring.overlapping(nil, start, end)
 	ev, cause := explain(events, start, end, s.monoOffsetNs)
 	s.causes[cause].Add(1)

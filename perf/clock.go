@@ -9,9 +9,27 @@ import (
 // epoch anchors Now; time.Since reads the monotonic clock without allocating.
 var epoch = time.Now()
 
-// epochMonoNs is CLOCK_MONOTONIC (the clock eBPF's bpf_ktime_get_ns reads) at epoch, to within
-// the few tens of nanoseconds between the two reads below.
-var epochMonoNs = kernelMonotonicNs() - int64(time.Since(epoch))
+// epochMonoNs is CLOCK_MONOTONIC (the clock eBPF's bpf_ktime_get_ns reads) at epoch.
+var epochMonoNs = measureEpochMonoNs()
+
+// epochSamples is how many bracketed reads measureEpochMonoNs takes.
+const epochSamples = 32
+
+// measureEpochMonoNs reads CLOCK_MONOTONIC between two reads of Now, 32 times, and keeps
+// the tightest bracket: a single pair can be split by a preemption (seen: >100 us on a
+// loaded machine), which would shift every eBPF event against every request stamp.
+func measureEpochMonoNs() int64 {
+	bestWidth, best := int64(1<<62), int64(0)
+	for range epochSamples {
+		before := int64(time.Since(epoch))
+		mono := kernelMonotonicNs()
+		after := int64(time.Since(epoch))
+		if w := after - before; w < bestWidth {
+			bestWidth, best = w, mono-(before+w/2)
+		}
+	}
+	return best
+}
 
 // Now returns monotonic nanoseconds since process start. It is cheap (vDSO
 // clock_gettime) and never goes backwards; use it for every latency stamp.
