@@ -9,9 +9,9 @@ FUZZTIME ?= 3s
 # Packages whose tests run under the race detector: everything with goroutines that
 # share state. The remaining packages run without it to keep `make test` short on
 # two cores.
-RACE_PKGS := ./flush/... ./engine/... ./netio/... ./perf/... ./iouring/...
+RACE_PKGS := ./flush/... ./engine/... ./netio/... ./perf/... ./iouring/... ./bpf/...
 
-.PHONY: run build test test-deps vet unit race allocs fuzz fuzz-long compat bench bench-compare generate clean
+.PHONY: run build test test-deps vet unit race allocs fuzz fuzz-long compat bench bench-compare generate generate-deps clean
 
 ## run: build and start `ringmq dev` (name server + broker in one process, data in ./data),
 ## ready for a RocketMQ client at 127.0.0.1:9876.
@@ -35,7 +35,7 @@ vet:
 	cd tools/compat && $(GO) vet ./...
 
 unit:
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -E '/(flush|engine|netio|perf|iouring)(/|$$)')
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -E '/(flush|engine|netio|perf|iouring|bpf)(/|$$)')
 
 race:
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
@@ -57,6 +57,16 @@ fuzz-long:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./flush/... ./engine/... ./netio/... ./perf/...
+
+## generate: rebuild bpf/*/*_x86_bpfel.{o,go} from the C sources with bpf2go (pinned in
+## go.mod's tool block). The output is committed, so a plain build needs no clang.
+generate: generate-deps
+	$(GO) generate ./bpf/...
+
+## generate-deps: Debian's clang, llvm and libbpf-dev (needs root).
+generate-deps:
+	@command -v clang >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev)
 
 clean:
 	rm -rf $(BIN)
