@@ -5,6 +5,9 @@ export GOFLAGS
 BIN      := bin
 DATA     ?= ./data
 FUZZTIME ?= 3s
+# The peer broker of the side-by-side benchmark, installed with `go install` (pinned).
+NATS_SERVER_VERSION := v2.12.15
+NATS_SERVER := $(CURDIR)/$(BIN)/nats-server
 
 # Packages whose tests run under the race detector: everything with goroutines that
 # share state. The remaining packages run without it to keep `make test` short on
@@ -25,8 +28,11 @@ build:
 ## seeds briefly, crash tests, compatibility with the official Go client).
 test: test-deps vet unit race allocs fuzz compat
 
-test-deps:
+test-deps: $(NATS_SERVER)
 	./tools/ci/install-test-deps.sh
+
+$(NATS_SERVER):
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 vet:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
@@ -35,7 +41,7 @@ vet:
 	cd tools/compat && $(GO) vet ./...
 
 unit:
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -E '/(flush|engine|netio|perf|iouring|bpf)(/|$$)')
+	RINGMQ_NATS_SERVER=$(NATS_SERVER) $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -E '/(flush|engine|netio|perf|iouring|bpf)(/|$$)')
 
 race:
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
@@ -67,6 +73,12 @@ generate: generate-deps
 generate-deps:
 	@command -v clang >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev)
+
+## bench-compare: ringmq vs NATS JetStream (file store, sync_interval: always), A/B/A/B,
+## one table with ratios. BENCH_ARGS=--quick for a sanity run; on a shared machine run it
+## under `chrt -r 1` (root) so the generator and both servers get the CPU alike.
+bench-compare: $(NATS_SERVER)
+	$(GO) run ./tools/bench/compare --nats-server $(NATS_SERVER) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BIN)
