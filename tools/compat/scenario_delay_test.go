@@ -45,8 +45,9 @@ func TestDelayDefaultTable(t *testing.T) {
 // each restart a new consumer group reads the topic from the first offset and receives
 // exactly that series, each message once and not before its due time.
 //
-// The consumers start after the restart, so each series is read by a group that never
-// saw it before; TestConsumerAcrossRestart covers a consumer that keeps running.
+// The consumers start after the restart: a v2.1.2 push consumer kept running across a
+// broker restart may stall up to 30 s on some queues (docs/compat-scenarios.md, known
+// gaps), which says nothing about the broker's scheduling.
 func TestDelaySurvivesRestart(t *testing.T) {
 	t.Parallel()
 	c := startClusterConf(t, "messageDelayLevel=1s 2s 6s")
