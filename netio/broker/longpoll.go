@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ringmq/ringmq/netio/remoting"
 	"github.com/ringmq/ringmq/perf"
 )
 
@@ -188,7 +189,10 @@ func (lp *longPoll) answer(p *pullState) {
 	lp.b.answerPull(p, code)
 }
 
-// shutdown answers every held pull now and makes later holds fail with holdClosed.
+// shutdown answers every held pull now with SERVICE_NOT_AVAILABLE and makes later holds
+// fail with holdClosed. Not PULL_NOT_FOUND: the client re-pulls at once on 19, and that
+// pull, in flight when the connection closes, is never answered, so the Go client waits
+// out its 30 s pull timeout; on 14 it waits 3 s and pulls from the restarted broker.
 func (lp *longPoll) shutdown() {
 	lp.mu.Lock()
 	lp.mu.closed = true
@@ -202,7 +206,7 @@ func (lp *longPoll) shutdown() {
 	lp.mu.Unlock()
 	for _, p := range all {
 		p.heapIdx = -1
-		lp.answer(p)
+		lp.b.answerPull(p, remoting.RespServiceNotAvailable)
 	}
 }
 

@@ -164,7 +164,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) {
 				b.replyError(c, req, remoting.RespSystemBusy, "[REJECTREQUEST]system busy: too many pulls held")
 				return
 			case holdClosed:
-				code = b.runPull(p)
+				code = remoting.RespServiceNotAvailable
 			}
 		}
 	}
@@ -234,8 +234,11 @@ func pullCode(st engine.GetStatus, offset int64) int16 {
 func (b *Broker) answerPull(p *pullState, code int16) {
 	r := p.conn.NewResponse()
 	r.Code = code
-	if code == remoting.RespSystemError {
+	switch code {
+	case remoting.RespSystemError:
 		r.SetRemark("store read failed")
+	case remoting.RespServiceNotAvailable:
+		r.SetRemark("broker shutting down")
 	}
 	res := &p.res
 	r.AddExtInt("nextBeginOffset", res.NextBeginOffset)

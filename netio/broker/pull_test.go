@@ -90,7 +90,8 @@ func TestShutdownAnswersHeldPulls(t *testing.T) {
 	tb.stop()
 	select {
 	case resp := <-done:
-		wantCode(t, resp, remoting.RespPullNotFound)
+		// SERVICE_NOT_AVAILABLE, not PULL_NOT_FOUND: see longPoll.shutdown.
+		wantCode(t, resp, remoting.RespServiceNotAvailable)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("shutdown took %v with a held pull", d)
 		}

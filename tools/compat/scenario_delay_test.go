@@ -131,3 +131,29 @@ func checkDelivery(t testing.TB, what string, gs []got, d, slack time.Duration) 
 	}
 	t.Logf("%s: %d delivered %v .. %v after their due time", what, len(gs), lo.Round(time.Millisecond), hi.Round(time.Millisecond))
 }
+
+// TestConsumerAcrossRestart: a push consumer that keeps running while the broker restarts
+// (SIGTERM, status 0) receives messages sent after the restart within 10 s: the broker
+// answers its held pull at shutdown, the client pulls again, backs off 3 s on the refused
+// connection and reconnects. Delayed messages due after the restart arrive the same way.
+func TestConsumerAcrossRestart(t *testing.T) {
+	t.Parallel()
+	c := startClusterConf(t, "messageDelayLevel=1s 2s 6s")
+	const topic = "compat-restart-running"
+	c.createTopic(topic, defaultQueues)
+	r := newRecorder()
+	c.startConsumer(r, consumerSpec{group: topic + "-g", name: "running", topic: topic})
+	p := c.newProducer()
+	l := newLedger()
+	before := sendIDs(t, p, l, topic, "before", 8, nil)
+	r.waitCount(t, "before the restart", len(before), 10*time.Second, nil)
+	delayed := sendIDs(t, p, l, topic, "delayed", 8, func(_ int, m *primitive.Message) { m.WithDelayTimeLevel(3) })
+	c.restartBroker(false)
+	restarted := time.Now()
+	after := sendIDs(t, p, l, topic, "after", 8, nil)
+	r.waitCount(t, "sent after the restart", len(after), 10*time.Second, func(g got) bool { return strings.HasPrefix(g.id, "after") })
+	t.Logf("messages sent after the restart delivered %v after it", time.Since(restarted).Round(time.Millisecond))
+	gs := r.waitCount(t, "delayed across the restart", len(delayed), 10*time.Second, func(g got) bool { return strings.HasPrefix(g.id, "delayed") })
+	checkDelivery(t, "delayed across the restart", gs, 6*time.Second, 3*time.Second)
+	checkOnce(t, "across the restart", r.quiet(time.Second, nil), append(append(before, delayed...), after...))
+}
