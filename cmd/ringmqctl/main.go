@@ -1,16 +1,19 @@
 // Command ringmqctl administers ringmq (and Apache RocketMQ) over the RocketMQ remoting
-// protocol: routes, topics, consumer offsets, messages by id, and the latency report.
+// protocol: routes, topics, consumer offsets, messages by id or key, and the
+// latency report.
 //
-//	ringmqctl route TOPIC                 a topic's route from the name server
-//	ringmqctl topic list|create ...       topics
-//	ringmqctl offsets --group G TOPIC     a group's committed offsets and lag per queue
-//	ringmqctl msg OFFSET_MSG_ID           one message, looked up by its offset message id
-//	ringmqctl latency                     the broker's latency report (latency.go)
+//	ringmqctl route TOPIC                     a topic's route from the name server
+//	ringmqctl topic list|create ...           topics
+//	ringmqctl offsets --group G TOPIC         a group's committed offsets and lag per queue
+//	ringmqctl msg OFFSET_MSG_ID               a message by its offset message id
+//	ringmqctl msg --topic T --key K|--uniq U  messages by key or by client message id
+//	ringmqctl latency                         the broker's latency report (latency.go)
 //
 // Each subcommand lives in its own file; `ringmqctl <command> --help` lists its flags.
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,7 +33,7 @@ var commands = []command{
 	{"route", "show a topic's route (brokers and queues) from the name server", runRoute},
 	{"topic", "list topics, or create one on a broker", runTopic},
 	{"offsets", "show a consumer group's committed offsets and lag per queue", runOffsets},
-	{"msg", "show one message by its offset message id", runMsg},
+	{"msg", "show messages by offset message id, key (--key) or client id (--uniq)", runMsg},
 	{"latency", "show the broker's latency report from its admin HTTP server", latencyCmd},
 }
 
@@ -45,9 +48,9 @@ func usage() string {
 	var b strings.Builder
 	b.WriteString("ringmqctl: administer ringmq over the RocketMQ protocol.\n\nUsage:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  ringmqctl %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  ringmqctl %-9s %s\n", c.name, c.summary)
 	}
-	b.WriteString("  ringmqctl help     show this text\n\nRun \"ringmqctl <command> --help\" for a command's flags.\n")
+	b.WriteString("  ringmqctl help      show this text\n\nRun \"ringmqctl <command> --help\" for a command's flags.\n")
 	return b.String()
 }
 
@@ -94,4 +97,11 @@ func parseFlags(fs *flag.FlagSet, args []string, wantArgs int, argsName string) 
 		return errUsage
 	}
 	return nil
+}
+
+// writeJSON prints v as indented JSON (what --json gives).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

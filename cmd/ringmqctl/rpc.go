@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -131,4 +132,27 @@ func (r *topicRoute) masterOf(brokerName string) string {
 		}
 	}
 	return ""
+}
+
+// brokersOf returns only, when it is set, else the master address of every broker in
+// topic's route, sorted.
+func (c *conn) brokersOf(topic, only string) ([]string, error) {
+	if only != "" {
+		return []string{only}, nil
+	}
+	r, err := c.route(topic)
+	if err != nil {
+		return nil, fmt.Errorf("%w (or name the broker with --broker)", err)
+	}
+	var addrs []string
+	for _, q := range r.QueueDatas {
+		if a := r.masterOf(q.BrokerName); a != "" && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("topic %q: its route names no master (or name the broker with --broker)", topic)
+	}
+	sort.Strings(addrs)
+	return addrs, nil
 }
