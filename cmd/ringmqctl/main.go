@@ -1,9 +1,11 @@
 // Command ringmqctl administers ringmq (and Apache RocketMQ) over the RocketMQ remoting
-// protocol: routes, topics, consumer offsets, messages by id or key, and the
+// protocol: clusters, routes, topics, groups, consumer offsets, messages by id or key, and the
 // latency report.
 //
+//	ringmqctl cluster                         clusters, brokers and addresses from the name server
 //	ringmqctl route TOPIC                     a topic's route from the name server
-//	ringmqctl topic list|create ...           topics
+//	ringmqctl topic list|create|delete ...    topics
+//	ringmqctl group list|delete ...           a broker's subscription groups
 //	ringmqctl offsets --group G TOPIC         a group's committed offsets and lag per queue
 //	ringmqctl msg OFFSET_MSG_ID               a message by its offset message id
 //	ringmqctl msg --topic T --key K|--uniq U  messages by key or by client message id
@@ -30,8 +32,10 @@ type command struct {
 
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
+	{"cluster", "list clusters, their brokers and addresses from the name server", runCluster},
 	{"route", "show a topic's route (brokers and queues) from the name server", runRoute},
-	{"topic", "list topics, or create one on a broker", runTopic},
+	{"topic", "list topics, create one on a broker, or delete one everywhere", runTopic},
+	{"group", "list or delete the subscription groups of a broker", runGroup},
 	{"offsets", "show a consumer group's committed offsets and lag per queue", runOffsets},
 	{"msg", "show messages by offset message id, key (--key) or client id (--uniq)", runMsg},
 	{"latency", "show the broker's latency report from its admin HTTP server", latencyCmd},

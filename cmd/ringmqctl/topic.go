@@ -1,6 +1,7 @@
 package main
 
-// ringmqctl topic list | ringmqctl topic create --broker ADDR TOPIC
+// ringmqctl topic list | ringmqctl topic create --broker ADDR TOPIC | ringmqctl topic delete TOPIC
+// (topicdelete.go)
 
 import (
 	"encoding/json"
@@ -15,7 +16,7 @@ import (
 
 func runTopic(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage: ringmqctl topic list [flags] | ringmqctl topic create [flags] TOPIC\n")
+		fmt.Fprint(stderr, "Usage: ringmqctl topic list [flags] | ringmqctl topic create [flags] TOPIC | ringmqctl topic delete [flags] TOPIC\n")
 		return errUsage
 	}
 	switch args[0] {
@@ -23,8 +24,10 @@ func runTopic(args []string, stdout, stderr io.Writer) error {
 		return runTopicList(args[1:], stdout, stderr)
 	case "create":
 		return runTopicCreate(args[1:], stdout, stderr)
+	case "delete":
+		return runTopicDelete(args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "ringmqctl topic: unknown action %q (want list or create)\n", args[0])
+		fmt.Fprintf(stderr, "ringmqctl topic: unknown action %q (want list, create or delete)\n", args[0])
 		return errUsage
 	}
 }
