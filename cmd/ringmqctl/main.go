@@ -7,6 +7,7 @@
 //	ringmqctl topic list|create|delete ...    topics
 //	ringmqctl group list|delete ...           a broker's subscription groups
 //	ringmqctl offsets --group G TOPIC         a group's committed offsets and lag per queue
+//	ringmqctl offset-at --timestamp T TOPIC   per queue, the first offset stored at or after T
 //	ringmqctl msg OFFSET_MSG_ID               a message by its offset message id
 //	ringmqctl msg --topic T --key K|--uniq U  messages by key or by client message id
 //	ringmqctl latency                         the broker's latency report (latency.go)
@@ -37,6 +38,7 @@ var commands = []command{
 	{"topic", "list topics, create one on a broker, or delete one everywhere", runTopic},
 	{"group", "list or delete the subscription groups of a broker", runGroup},
 	{"offsets", "show a consumer group's committed offsets and lag per queue", runOffsets},
+	{"offset-at", "show each queue's first offset stored at or after a time", runOffsetAt},
 	{"msg", "show messages by offset message id, key (--key) or client id (--uniq)", runMsg},
 	{"latency", "show the broker's latency report from its admin HTTP server", latencyCmd},
 }

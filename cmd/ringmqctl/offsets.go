@@ -93,14 +93,10 @@ func printOffsets(w io.Writer, rows []queueOffsetRow) error {
 // broker has none).
 func (c *conn) queueOffsets(addr, group, topic string, queueID int) (maxOff, committed int64, err error) {
 	q := strconv.Itoa(queueID)
-	resp, err := c.call(addr, remoting.ReqGetMaxOffset, map[string]string{"topic": topic, "queueId": q}, nil)
-	if err != nil {
+	if maxOff, err = c.maxOffset(addr, topic, queueID); err != nil {
 		return 0, 0, err
 	}
-	if maxOff, err = resp.ExtInt64("offset"); err != nil {
-		return 0, 0, fmt.Errorf("GET_MAX_OFFSET %s/%d: %w", topic, queueID, err)
-	}
-	resp, err = c.call(addr, remoting.ReqQueryConsumerOffset,
+	resp, err := c.call(addr, remoting.ReqQueryConsumerOffset,
 		map[string]string{"consumerGroup": group, "topic": topic, "queueId": q}, nil, remoting.RespQueryNotFound)
 	if err != nil {
 		return 0, 0, err
