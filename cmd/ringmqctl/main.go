@@ -1,6 +1,6 @@
 // Command ringmqctl administers ringmq (and Apache RocketMQ) over the RocketMQ remoting
-// protocol: clusters, routes, topics, groups, consumer offsets, messages by id or key, and the
-// latency report.
+// protocol: clusters, routes, topics, groups, consumer offsets, messages by id or key, dead
+// letters, and the latency report.
 //
 //	ringmqctl cluster                         clusters, brokers and addresses from the name server
 //	ringmqctl route TOPIC                     a topic's route from the name server
@@ -10,6 +10,7 @@
 //	ringmqctl offset-at --timestamp T TOPIC   per queue, the first offset stored at or after T
 //	ringmqctl msg OFFSET_MSG_ID               a message by its offset message id
 //	ringmqctl msg --topic T --key K|--uniq U  messages by key or by client message id
+//	ringmqctl dlq list|resend --group G       a group's dead letters; resending them
 //	ringmqctl latency                         the broker's latency report (latency.go)
 //
 // Each subcommand lives in its own file; `ringmqctl <command> --help` lists its flags.
@@ -40,6 +41,7 @@ var commands = []command{
 	{"offsets", "show a consumer group's committed offsets and lag per queue", runOffsets},
 	{"offset-at", "show each queue's first offset stored at or after a time", runOffsetAt},
 	{"msg", "show messages by offset message id, key (--key) or client id (--uniq)", runMsg},
+	{"dlq", "list a group's dead letters, or resend them to their original topic", runDLQ},
 	{"latency", "show the broker's latency report from its admin HTTP server", latencyCmd},
 }
 
