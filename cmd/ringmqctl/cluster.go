@@ -67,7 +67,7 @@ func clusterRows(body []byte) ([]clusterRow, error) {
 		} `json:"brokerAddrTable"`
 		ClusterAddrTable map[string][]string `json:"clusterAddrTable"`
 	}
-	if err := json.Unmarshal(body, &info); err != nil {
+	if err := json.Unmarshal(quoteBareKeys(body), &info); err != nil {
 		return nil, fmt.Errorf("cluster info: bad body: %w", err)
 	}
 	rows := []clusterRow{}

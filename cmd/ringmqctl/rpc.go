@@ -103,6 +103,9 @@ type topicRoute struct {
 	} `json:"brokerDatas"`
 }
 
+// errNoRoute is the name server's TOPIC_NOT_EXIST answer to a route query.
+var errNoRoute = errors.New("no route (the name server knows no broker serving it)")
+
 // route asks the name server for topic's route.
 func (c *conn) route(topic string) (*topicRoute, error) {
 	addr, err := c.namesrvAddr()
@@ -112,13 +115,13 @@ func (c *conn) route(topic string) (*topicRoute, error) {
 	resp, err := c.call(addr, remoting.ReqGetRouteInfoByTopic, map[string]string{"topic": topic}, nil)
 	var ce *codeError
 	if errors.As(err, &ce) && ce.code == remoting.RespTopicNotExist {
-		return nil, fmt.Errorf("topic %q: no route (the name server knows no broker serving it)", topic)
+		return nil, fmt.Errorf("topic %q: %w", topic, errNoRoute)
 	}
 	if err != nil {
 		return nil, err
 	}
 	var r topicRoute
-	if err := json.Unmarshal(resp.Body, &r); err != nil {
+	if err := json.Unmarshal(quoteBareKeys(resp.Body), &r); err != nil {
 		return nil, fmt.Errorf("route of %q: bad body: %w", topic, err)
 	}
 	return &r, nil
