@@ -81,6 +81,9 @@ func runDLQ(args []string, stdout, stderr io.Writer) error {
 func (f *dlqFlags) read(from int64, maxMsgs int) ([]deadLetter, error) {
 	topic := dlqPrefix + f.group
 	brokers, err := f.c.brokersOf(topic, f.brokerAddr)
+	if errors.Is(err, errNoRoute) {
+		return nil, nil // no broker made the DLQ topic: no dead letters
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,13 @@ func TestDLQListResend(t *testing.T) {
 		t.Errorf("msg %s: got %s, want orders offset 2", id, out)
 	}
 
+	// A group without a DLQ topic has no dead letters.
+	if code, out, errOut := ctl("dlq", "list", ns, "--group", "nobody"); code != 0 || !strings.HasSuffix(out, "\n0 dead letters\n") {
+		t.Errorf("dlq list of a group without dead letters: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := ctl("dlq", "resend", ns, "--group", "nobody", "--all"); code != 0 {
+		t.Errorf("dlq resend --all of a group without dead letters: exit %d, %q", code, errOut)
+	}
 	if code, _, errOut := ctl("dlq", "resend", ns, "--group", "g", "--offset", "5"); code != 1 || !strings.Contains(errOut, "no dead letter of group g at DLQ offset 5") {
 		t.Errorf("dlq resend --offset 5: exit %d, %q", code, errOut)
 	}
