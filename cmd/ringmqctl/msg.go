@@ -250,10 +250,14 @@ func printMessage(w io.Writer, v record.View, bodyBytes int) error {
 		fmt.Fprintf(tw, "property %s\t%s\n", k, val)
 		rest = next
 	}
+	label := fmt.Sprintf("body (%d bytes)", m.BodyBytes)
+	if m.BodyInflated {
+		label = fmt.Sprintf("body (%d bytes zlib, inflated)", m.BodyBytes)
+	}
 	if m.Body != nil {
-		fmt.Fprintf(tw, "body (%d bytes)\t%q\n", m.BodyBytes, *m.Body)
+		fmt.Fprintf(tw, "%s\t%q\n", label, *m.Body)
 	} else {
-		fmt.Fprintf(tw, "body (%d bytes)\t%s\n", m.BodyBytes, *m.BodyHex)
+		fmt.Fprintf(tw, "%s\t%s\n", label, *m.BodyHex)
 	}
 	return tw.Flush()
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/zlib"
 	"fmt"
 	"reflect"
 	"strings"
@@ -117,4 +119,28 @@ func FuzzDecodeRecords(f *testing.F) {
 			t.Errorf("decoded %d records of %d bytes from %d bytes", len(vs), n, len(b))
 		}
 	})
+}
+
+func TestMsgCompressedBody(t *testing.T) {
+	c := startTestCluster(t)
+	ns := "--namesrv=" + c.namesrvAddr
+	c.createTopic(t, "zip-topic", 1)
+	plain := strings.Repeat("squeeze me ", 500)
+	var zbuf bytes.Buffer
+	zw := zlib.NewWriter(&zbuf)
+	zw.Write([]byte(plain))
+	zw.Close()
+	res, err := c.conn().send(sendTarget{broker: "broker-ctl", addr: c.brokerAddr}, "zip-topic", 0, sysFlagCompressed, nil, zbuf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := waitCtl(t, "msg", ns, "--json", "--body-bytes", "22", res.OffsetMsgID)
+	m := decodeJSON[[]msgInfo](t, out)
+	if len(m) != 1 || m[0].Body == nil || *m[0].Body != plain[:22] || !m[0].BodyInflated || m[0].BodyBytes != zbuf.Len() {
+		t.Errorf("msg of a compressed body: got %s, want the first 22 bytes inflated", out)
+	}
+	_, out, _ = ctl("msg", ns, "--body-bytes", "10", res.OffsetMsgID)
+	if want := fmt.Sprintf("body (%d bytes zlib, inflated)  \"squeeze me\"\n", zbuf.Len()); !strings.HasSuffix(out, want) {
+		t.Errorf("msg of a compressed body: output does not end in %q:\n%s", want, out)
+	}
 }
