@@ -169,6 +169,7 @@ func brokerConfig(conf brokerConf, dataDir string, advertised netip.AddrPort, re
 	c.TransactionCheckInterval = conf.TransactionCheckInt
 	c.TransactionTimeout = conf.TransactionTimeout
 	c.TransactionCheckMax = conf.TransactionCheckMax
+	c.OrderlyLockExpiry = conf.LockMaxLiveTime
 	c.Recorder = rec
 	return c
 }

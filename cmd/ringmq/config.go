@@ -88,6 +88,7 @@ type brokerConf struct {
 	TransactionCheckMax int
 	TransactionCheckInt time.Duration
 	RegisterPeriod      time.Duration // registerNameServerPeriod
+	LockMaxLiveTime     time.Duration // rebalanceLockMaxLiveTime
 	IOBackend           string
 	AdminListen         string
 	HDRLogPath          string
@@ -126,6 +127,7 @@ func defaultBrokerConf() brokerConf {
 		TransactionCheckMax: 15,
 		TransactionCheckInt: 60 * time.Second,
 		RegisterPeriod:      30 * time.Second,
+		LockMaxLiveTime:     60 * time.Second,
 		IOBackend:           "pwrite",
 		AdminListen:         "127.0.0.1:10980",
 	}
@@ -178,6 +180,7 @@ var confKeys = []confKey{
 	{"transactionCheckMax", func(c *brokerConf, v string) error { return setIntRange(&c.TransactionCheckMax, v, 1, 1<<20) }},
 	{"transactionCheckInterval", func(c *brokerConf, v string) error { return setMillis(&c.TransactionCheckInt, v) }},
 	{"registerNameServerPeriod", func(c *brokerConf, v string) error { return setRegisterPeriod(&c.RegisterPeriod, v) }},
+	{"rebalanceLockMaxLiveTime", func(c *brokerConf, v string) error { return setMillis(&c.LockMaxLiveTime, v) }},
 	// ringmq's own keys.
 	{"ioBackend", func(c *brokerConf, v string) error { return setEnum(&c.IOBackend, v, ioBackends...) }},
 	{"adminListen", func(c *brokerConf, v string) error { return setHostPort(&c.AdminListen, v) }},

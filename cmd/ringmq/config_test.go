@@ -201,7 +201,7 @@ func TestFlagsWinOverFile(t *testing.T) {
 	dir := t.TempDir()
 	confPath := filepath.Join(dir, "broker.conf")
 	conf := "storePathRootDir=/from/file\nflushDiskType=ASYNC_FLUSH\nlistenPort=20000\n" +
-		"namesrvAddr=10.1.1.1:9876\nioBackend=uring\nnoSuchKey=1\ntransactionCheckMax=3\n"
+		"namesrvAddr=10.1.1.1:9876\nioBackend=uring\nnoSuchKey=1\ntransactionCheckMax=3\nrebalanceLockMaxLiveTime=5000\n"
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +236,8 @@ func TestFlagsWinOverFile(t *testing.T) {
 	}
 	if bc := brokerConfig(c, c.StoreRootDir, c.listenAddr(), nil); bc.TransactionCheckMax != 3 {
 		t.Errorf("transactionCheckMax from the file: broker got %d, want 3", bc.TransactionCheckMax)
+	} else if bc.OrderlyLockExpiry != 5*time.Second {
+		t.Errorf("rebalanceLockMaxLiveTime from the file: broker got %v, want 5s", bc.OrderlyLockExpiry)
 	}
 
 	fs = flag.NewFlagSet("broker", flag.ContinueOnError)

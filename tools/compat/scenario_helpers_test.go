@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -238,15 +237,6 @@ func sendIDs(t testing.TB, p rocketmq.Producer, l *ledger, topic, series string,
 		ids = append(ids, s.id)
 	}
 	return ids
-}
-
-// gapTest skips a test that shows a known gap unless RINGMQ_COMPAT_GAPS=1: such tests
-// stay out of commits until the gap is closed (docs/compat-scenarios.md lists them).
-func gapTest(t *testing.T) {
-	t.Helper()
-	if os.Getenv("RINGMQ_COMPAT_GAPS") != "1" {
-		t.Skip("shows a known gap; run with RINGMQ_COMPAT_GAPS=1")
-	}
 }
 
 // waitQuiet waits until at least n deliveries match keep and reports whether that
