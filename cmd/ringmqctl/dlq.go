@@ -163,7 +163,7 @@ func runDLQList(args []string, stdout, stderr io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d dead letters\n", len(dls))
+	fmt.Fprintln(stdout, deadLetters(len(dls)))
 	return nil
 }
 
@@ -234,7 +234,7 @@ func runDLQResend(args []string, stdout, stderr io.Writer) error {
 			r.DLQOffset, r.MsgID, r.Topic, r.QueueID, r.Broker, r.Status, r.OffsetMsgID)
 	}
 	if err == nil {
-		fmt.Fprintf(stdout, "%d dead letters resent\n", len(results))
+		fmt.Fprintln(stdout, deadLetters(len(results)), "resent")
 	}
 	return err
 }
@@ -305,4 +305,12 @@ func resendProps(props []byte) []byte {
 		}
 		props = rest
 	}
+}
+
+// deadLetters spells a count of dead letters.
+func deadLetters(n int) string {
+	if n == 1 {
+		return "1 dead letter"
+	}
+	return strconv.Itoa(n) + " dead letters"
 }

@@ -49,7 +49,7 @@ func TestDLQListResend(t *testing.T) {
 	wantTable(t, "dlq list", out, [][]string{
 		{"BROKER", "OFFSET", "TOPIC", "MSG_ID", "OFFSET_MSG_ID", "RECONSUMES", "STORED", "BODY"},
 		{c.brokerAddr, "0", "orders", uniq, e.OffsetMsgID, "1", e.StoreTimestamp, `"dead`, `body"`},
-		{"1", "dead", "letters"}})
+		{"1", "dead", "letter"}})
 
 	// Resend: the message is stored again on orders, without the DLQ's bookkeeping.
 	code, out, errOut := ctl("dlq", "resend", ns, "--group", "g", "--offset", "0", "--json")
@@ -75,7 +75,7 @@ func TestDLQListResend(t *testing.T) {
 	code, out, errOut = ctl("dlq", "resend", ns, "--group", "g", "--all")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	prefix := "resent DLQ offset 0 (msg id " + uniq + ") to orders queue 0 on broker-ctl: SEND_OK, offset msg id "
-	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], prefix) || lines[1] != "1 dead letters resent" {
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], prefix) || lines[1] != "1 dead letter resent" {
 		t.Fatalf("dlq resend --all: exit %d, %q %q", code, out, errOut)
 	}
 	id := strings.TrimPrefix(lines[0], prefix)
