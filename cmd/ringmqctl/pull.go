@@ -19,15 +19,22 @@ const ctlGroup = "ringmqctl"
 // pullBatchMsgs is how many records one PULL_MESSAGE asks for.
 const pullBatchMsgs = 32
 
+// pullSysFlagSubscription is PullSysFlag's SUBSCRIPTION bit: the pull carries its own
+// subscription ("*"). Without it a Java broker looks up the group's subscription from its
+// heartbeats and answers SUBSCRIPTION_NOT_EXIST for a group that sends none, as ringmqctl.
+// SUSPEND (0x2) and COMMIT_OFFSET (0x1) stay clear: answer at once, commit nothing.
+const pullSysFlagSubscription = 0x4
+
 // readQueue returns up to maxMsgs records of topic's queue from offset on, pulling until
-// the queue has no more (or the broker stops moving forward).
+// the queue has no more (or the broker stops moving forward). Each pull moves the offset
+// forward or ends the loop, so it ends.
 func (c *conn) readQueue(addr, topic string, queueID int, offset int64, maxMsgs int) ([]record.View, error) {
 	var out []record.View
 	for len(out) < maxMsgs {
 		ext := map[string]string{
 			"consumerGroup": ctlGroup, "topic": topic, "queueId": strconv.Itoa(queueID),
 			"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(min(pullBatchMsgs, maxMsgs-len(out))),
-			"sysFlag": "0", "commitOffset": "0", "suspendTimeoutMillis": "0",
+			"sysFlag": strconv.Itoa(pullSysFlagSubscription), "commitOffset": "0", "suspendTimeoutMillis": "0",
 			"subscription": "*", "subVersion": "0", "expressionType": "TAG",
 		}
 		resp, err := c.call(addr, remoting.ReqPullMessage, ext, nil,
