@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs every Go fuzz target of the product module for FUZZTIME each (default 5s).
+# Runs every Go fuzz target of the product module for FUZZTIME each (default 2000x:
+# iterations; a duration such as 60s also works).
 # `go test -fuzz` takes one target of one package per run, so the targets are found by
 # name and run one after another. A crash leaves its input under testdata/fuzz/ and
 # fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fuzztime=${FUZZTIME:-5s}
+fuzztime=${FUZZTIME:-2000x}
 found=0
 while IFS= read -r file; do
 	dir=$(dirname "$file")
