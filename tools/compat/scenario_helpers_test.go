@@ -253,3 +253,27 @@ func (r *recorder) waitQuiet(n int, timeout time.Duration, keep func(got) bool) 
 	}
 	return true
 }
+
+// waitAllCommitted waits until group has committed, on the broker, the max offset of every
+// queue of topic that holds messages (the client commits every 5 s).
+func (c *cluster) waitAllCommitted(group, topic string, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		committed, maxOffsets := c.committedOffsets(group, topic)
+		behind := 0
+		for q, m := range maxOffsets {
+			if m > 0 && committed[q] < m {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: %d queues of %s not committed up to their max offset after %v: committed %v, max %v",
+				group, behind, topic, timeout, committed, maxOffsets)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the broker's table, not waiting for an event
+	}
+}
