@@ -370,19 +370,29 @@ func TestSyncVisibleOnlyWhenDurable(t *testing.T) {
 // TestDeleteTopicUnderLoad deletes a topic while a producer keeps sending to it: the
 // sends after the deletion form a fresh queue from offset 0 with every message
 // readable, whatever the order in which the dispatcher meets them and the deletion.
+// The producer is bounded: deleteRacingSends race with the deletion, then it waits for
+// DeleteTopic to return (an unbounded producer could keep a slow dispatcher, e.g. under
+// -race on a loaded machine, from ever reaching the deletion), then sends
+// deleteAfterSends more.
 func TestDeleteTopicUnderLoad(t *testing.T) {
+	const (
+		deleteAt          = 20
+		deleteRacingSends = 500
+		deleteAfterSends  = 50
+	)
 	for round := 0; round < 5; round++ {
 		s := openStore(t, testConfig(vfs.NewMem(), SyncFlush))
 		var res []PutResult
-		stop, done := make(chan struct{}), make(chan struct{})
-		deleted := make(chan struct{})
+		done := make(chan struct{})
+		deleting, deleted := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+			for i := 0; i < deleteAt+deleteRacingSends+deleteAfterSends; i++ {
+				switch i {
+				case deleteAt:
+					close(deleting)
+				case deleteAt + deleteRacingSends:
+					<-deleted
 				}
 				r, err := s.Put(msg("X", 0, i))
 				if err != nil {
@@ -390,17 +400,13 @@ func TestDeleteTopicUnderLoad(t *testing.T) {
 					return
 				}
 				res = append(res, r)
-				if i == 20 {
-					close(deleted)
-				}
 			}
 		}()
-		<-deleted
+		<-deleting
 		if err := s.DeleteTopic("X"); err != nil {
 			t.Fatal(err)
 		}
-		waitVisible(t, s, "X", 0, 20) // the fresh queue grows
-		close(stop)
+		close(deleted)
 		<-done
 		k := len(res) - 1
 		for k > 0 && res[k].QueueOffset != 0 {
