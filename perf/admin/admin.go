@@ -42,8 +42,14 @@ const DefaultListen = "127.0.0.1:10980"
 
 // Limits of the admin server.
 const (
-	maxConns       = 64
-	ioTimeout      = 10 * time.Second
+	maxConns = 64
+	// readTimeout bounds reading a request, including waiting for the first one on a new
+	// connection, and idle keep-alive time. Shutdown waits for every open connection, and an
+	// HTTP client can leave a dialed connection on which it never sends a request (Go's
+	// transport does when requests race): that connection closes after readTimeout, so it
+	// bounds how long a broker's SIGTERM waits for the admin server.
+	readTimeout    = 2 * time.Second
+	writeTimeout   = 10 * time.Second
 	maxSlowListed  = 1000
 	defaultSlowMax = 100
 )
@@ -83,9 +89,9 @@ func New(cfg Config, rec *perf.Recorder, reg *perf.Registry) *Server {
 		Handler:               s.handle,
 		Name:                  "ringmq-admin",
 		Concurrency:           maxConns,
-		ReadTimeout:           ioTimeout,
-		WriteTimeout:          ioTimeout,
-		IdleTimeout:           ioTimeout,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           readTimeout,
 		MaxRequestBodySize:    4 << 10,
 		NoDefaultServerHeader: true,
 		Logger:                discardLogger{},
