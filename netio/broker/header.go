@@ -154,35 +154,13 @@ func parseSendHeader(req *remoting.Command, v2 bool, h *sendHeader) error {
 
 var errNotNumber = errors.New("not a decimal number")
 
-// parseInt64 parses an optionally signed decimal without allocating.
+// parseInt64 parses an ext value as remoting does, with an error for the header's messages.
 func parseInt64(b []byte) (int64, error) {
-	if len(b) == 0 || len(b) > 20 {
+	n, ok := remoting.ParseInt64(b)
+	if !ok {
 		return 0, errNotNumber
 	}
-	neg := b[0] == '-'
-	if neg || b[0] == '+' {
-		b = b[1:]
-		if len(b) == 0 {
-			return 0, errNotNumber
-		}
-	}
-	var u uint64
-	for _, c := range b {
-		if c < '0' || c > '9' || u > (1<<63)/10 {
-			return 0, errNotNumber
-		}
-		u = u*10 + uint64(c-'0')
-	}
-	if neg {
-		if u > 1<<63 {
-			return 0, errNotNumber
-		}
-		return -int64(u), nil
-	}
-	if u > 1<<63-1 {
-		return 0, errNotNumber
-	}
-	return int64(u), nil
+	return n, nil
 }
 
 func parseInt32(b []byte) (int32, error) {

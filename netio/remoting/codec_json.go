@@ -227,7 +227,7 @@ func (s *jscan) int64() (int64, error) {
 	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
 		s.i++
 	}
-	n, ok := parseInt64(s.b[start:s.i])
+	n, ok := ParseInt64(s.b[start:s.i])
 	if !ok {
 		return 0, s.fail("want an integer")
 	}

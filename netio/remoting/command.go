@@ -98,7 +98,7 @@ func (c *Command) ExtInt64(key string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("ext %q: %w", key, ErrExtMissing)
 	}
-	n, ok := parseInt64(v)
+	n, ok := ParseInt64(v)
 	if !ok {
 		return 0, fmt.Errorf("ext %q: %q is not an int64", key, v)
 	}
@@ -133,8 +133,9 @@ func (c *Command) ExtString(key string) string {
 	return string(v)
 }
 
-// parseInt64 parses an optionally signed decimal without allocating.
-func parseInt64(b []byte) (int64, bool) {
+// ParseInt64 parses an optionally signed decimal (an ext value) without allocating; ok is
+// false for anything else, including values outside int64.
+func ParseInt64(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
