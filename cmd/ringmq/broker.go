@@ -30,14 +30,7 @@ func runBroker(args []string, stderr io.Writer) error {
 			"given (a flag wins). docs/config.md lists every broker.conf key.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, bf.logLevel)
-	if err != nil {
-		return err
-	}
-	conf, err := bf.resolve(defaults, log)
+	conf, log, err := bf.parse(fs, args, defaults, stderr)
 	if err != nil {
 		return err
 	}

@@ -23,14 +23,7 @@ func runDev(args []string, stderr io.Writer) error {
 			"server; -c reads broker.conf keys (flags win; namesrvAddr is ignored).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, bf.logLevel)
-	if err != nil {
-		return err
-	}
-	conf, err := bf.resolve(defaults, log)
+	conf, log, err := bf.parse(fs, args, defaults, stderr)
 	if err != nil {
 		return err
 	}

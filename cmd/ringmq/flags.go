@@ -6,6 +6,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -44,6 +45,21 @@ func defineBrokerFlags(fs *flag.FlagSet, defaults brokerConf, withNamesrv bool) 
 	fs.StringVar(&f.hdrLog, "hdr-log", "", "write HdrHistogram interval logs to `PATH` (broker.conf hdrLog; empty = off)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	return f
+}
+
+// parse parses args into fs, makes the logger the flags ask for, and resolves the broker
+// settings from defaults, broker.conf and the flags: what `ringmq broker` and `ringmq dev`
+// both do first.
+func (f *brokerFlags) parse(fs *flag.FlagSet, args []string, defaults brokerConf, stderr io.Writer) (brokerConf, *slog.Logger, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return brokerConf{}, nil, err
+	}
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return brokerConf{}, nil, err
+	}
+	conf, err := f.resolve(defaults, log)
+	return conf, log, err
 }
 
 // resolve builds the effective configuration: defaults, then the -c file, then the
