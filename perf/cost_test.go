@@ -1,45 +1,17 @@
 package perf
 
 import (
-	"bytes"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
-// fsyncP50 times n 4 KiB pwrite+fdatasync into an already-written 1 MiB file under dir (the
-// cheapest durable write there is, DESIGN.md) and returns the median.
+// fsyncP50 is the median of n 4 KiB pwrite+fdatasync (testkit.FsyncSamples) under dir.
 func fsyncP50(b *testing.B, dir string, n int) time.Duration {
-	f, err := os.Create(filepath.Join(dir, "fsync-floor"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	page := bytes.Repeat([]byte{'y'}, 4096)
-	for off := int64(0); off < 1<<20; off += 4096 {
-		if _, err := f.WriteAt(page, off); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
-	}
-	samples := make([]time.Duration, 0, n)
-	for i := range n {
-		t0 := time.Now()
-		if _, err := unix.Pwrite(int(f.Fd()), page, int64(i%256)*4096); err != nil {
-			b.Fatal(err)
-		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(t0))
-	}
+	samples := testkit.FsyncSamples(b, dir, n)
 	slices.Sort(samples)
 	return samples[len(samples)/2]
 }

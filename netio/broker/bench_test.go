@@ -6,16 +6,14 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ringmq/ringmq/engine/meta"
+	"github.com/ringmq/ringmq/internal/testkit"
 	"github.com/ringmq/ringmq/netio/remoting"
-	"golang.org/x/sys/unix"
 )
 
 // rawClient sends one pre-encoded request frame at a time and reads the answer into a
@@ -132,32 +130,11 @@ func percentile(s []int64, p float64) int64 {
 	return s[min(int(float64(len(s))*p), len(s)-1)]
 }
 
-// fsyncSamples times n 4 KiB pwrite+fdatasync into an already-written 1 MiB file.
+// fsyncSamples times n 4 KiB pwrite+fdatasync (testkit.FsyncSamples) in nanoseconds.
 func fsyncSamples(b *testing.B, dir string, n int) []int64 {
-	f, err := os.Create(filepath.Join(dir, "fsync-floor"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	page := bytes.Repeat([]byte{'y'}, 4096)
-	for off := int64(0); off < 1<<20; off += 4096 {
-		if _, err := f.WriteAt(page, off); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
-	}
-	out := make([]int64, 0, n)
-	for i := range n {
-		t0 := time.Now()
-		if _, err := unix.Pwrite(int(f.Fd()), page, int64(i%256)*4096); err != nil {
-			b.Fatal(err)
-		}
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			b.Fatal(err)
-		}
-		out = append(out, int64(time.Since(t0)))
+	var out []int64
+	for _, d := range testkit.FsyncSamples(b, dir, n) {
+		out = append(out, int64(d))
 	}
 	return out
 }
