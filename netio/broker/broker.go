@@ -420,6 +420,8 @@ func (b *Broker) dispatch(c *remoting.Conn, req *remoting.Command) {
 		b.handleHeartbeat(c, req)
 	case remoting.ReqUnregisterClient:
 		b.handleUnregister(c, req)
+	case remoting.ReqCheckClientConfig:
+		b.handleCheckClientConfig(c, req)
 	case remoting.ReqGetConsumerListByGroup:
 		b.handleConsumerList(c, req)
 	case remoting.ReqQueryConsumerOffset:

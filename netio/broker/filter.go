@@ -92,7 +92,10 @@ func (f sqlFilter) MatchTagsCode(int64) bool          { return true }
 func (f sqlFilter) MatchProperties(props []byte) bool { return f.expr.Match(props) }
 
 // compileSubscription turns a subscription (expression type and text) into the store's
-// filter. A nil filter with a nil error means "every message".
+// filter. A nil filter with a nil error means "every message". Its errors name the
+// expression (and, for SQL92, the byte position the parser stopped at): the broker sends
+// them back as the remark of SUBSCRIPTION_PARSE_FAILED at heartbeat, CHECK_CLIENT_CONFIG
+// and pull.
 func compileSubscription(expressionType, expr string) (engine.MessageFilter, error) {
 	switch expressionType {
 	case "", exprTag:
@@ -108,7 +111,7 @@ func compileSubscription(expressionType, expr string) (engine.MessageFilter, err
 		}
 		return sqlFilter{e}, nil
 	default:
-		return nil, fmt.Errorf("expression type %q is neither TAG nor SQL92", expressionType)
+		return nil, fmt.Errorf("expression type %q of %q is neither TAG nor SQL92", expressionType, expr)
 	}
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/ringmq/ringmq/netio/remoting"
 	"github.com/ringmq/ringmq/perf"
@@ -47,6 +48,15 @@ const maxSubscriptionsPerGroup = 1024
 
 // handleHeartbeat serves HEART_BEAT (34): registers producers and consumers, creates the
 // retry topic of clustering groups, and tells a group's members when membership changed.
+//
+// A subscription that does not compile (an SQL92 expression the grammar refuses, an
+// expression type other than TAG and SQL92, a TAG expression naming no tag) is refused:
+// the group gets no filter for that topic but a refusal, so its pulls there answer
+// SUBSCRIPTION_PARSE_FAILED (23) and deliver nothing. Everything else the heartbeat
+// carries registers as usual (the member, the group's other subscriptions, other groups,
+// producers), as Java's ClientManageProcessor registers each consumer data on its own.
+// The heartbeat is then answered 23 with a remark naming each refused subscription's group,
+// topic, expression and the parser's error position; the Go client logs that remark.
 func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) {
 	var hb heartbeatData
 	if err := json.Unmarshal(req.Body, &hb); err != nil {
@@ -60,6 +70,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) {
 	now := perf.Now()
 	b.clients.watch(c)
 	var notices []notice
+	var refused []refusal
 	for i := range hb.ConsumerDataSet {
 		cd := &hb.ConsumerDataSet[i]
 		if cd.GroupName == "" || len(cd.SubscriptionDataSet) > maxSubscriptionsPerGroup {
@@ -77,7 +88,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) {
 				return
 			}
 		}
-		n, err := b.clients.registerConsumer(c, hb.ClientID, cd, now)
+		n, err := b.clients.registerConsumer(c, hb.ClientID, cd, now, &refused)
 		if err != nil {
 			b.replyError(c, req, remoting.RespSystemBusy, err.Error())
 			return
@@ -97,12 +108,53 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) {
 		notices = nil
 	}
 	b.clients.notify(notices)
+	if len(refused) > 0 {
+		for _, r := range refused {
+			if r.fresh { // logged once per refused expression, not on every heartbeat
+				b.log.Warn("subscription refused", "group", r.group, "topic", r.topic, "expressionType", r.expressionType,
+					"expression", r.expression, "client", hb.ClientID, "err", r.err)
+			}
+		}
+		b.replyError(c, req, remoting.RespSubscriptionParseFailed, refusalRemark(refused))
+		return
+	}
 	b.replyOK(c, req)
 }
 
+// refusal is a subscription the broker refused because it does not compile.
+type refusal struct {
+	group, topic, expressionType, expression string
+	err                                      error
+	fresh                                    bool // not refused already by the group's previous heartbeat
+}
+
+func (r refusal) String() string {
+	return fmt.Sprintf("subscription of group %q to topic %q refused: %v", r.group, r.topic, r.err)
+}
+
+// maxRefusalsInRemark bounds the refused subscriptions one answer names.
+const maxRefusalsInRemark = 4
+
+// refusalRemark is the remark of SUBSCRIPTION_PARSE_FAILED for refused (not empty).
+func refusalRemark(refused []refusal) string {
+	var sb strings.Builder
+	for i, r := range refused[:min(len(refused), maxRefusalsInRemark)] {
+		if i > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(r.String())
+	}
+	if n := len(refused) - maxRefusalsInRemark; n > 0 {
+		fmt.Fprintf(&sb, "; and %d more", n)
+	}
+	return sb.String()
+}
+
 // registerConsumer adds or refreshes c as a member of cd's group and replaces the group's
-// subscriptions with cd's. It returns the notice to send when membership changed.
-func (m *clientManager) registerConsumer(c *remoting.Conn, clientID string, cd *consumerData, nowNs int64) (*notice, error) {
+// subscriptions with cd's. A subscription that does not compile is kept as a refusal (no
+// filter; pulls answer SUBSCRIPTION_PARSE_FAILED) and appended to *refused. It returns the
+// notice to send when membership changed.
+func (m *clientManager) registerConsumer(c *remoting.Conn, clientID string, cd *consumerData, nowNs int64, refused *[]refusal) (*notice, error) {
 	subs := make(map[string]*subscription, len(cd.SubscriptionDataSet))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -111,14 +163,18 @@ func (m *clientManager) registerConsumer(c *remoting.Conn, clientID string, cd *
 		g = &consumerGroup{name: cd.GroupName, members: make(map[uint64]*member), subs: map[string]*subscription{}}
 	}
 	for _, sd := range cd.SubscriptionDataSet {
-		old, ok := g.subs[sd.Topic]
-		if ok && old.SubString == sd.SubString && old.ExpressionType == sd.ExpressionType {
-			subs[sd.Topic] = old
-			continue
+		s, ok := g.subs[sd.Topic]
+		fresh := !ok || s.SubString != sd.SubString || s.ExpressionType != sd.ExpressionType
+		if fresh {
+			f, err := compileSubscription(sd.ExpressionType, sd.SubString)
+			s = &subscription{Topic: sd.Topic, SubString: sd.SubString, ExpressionType: sd.ExpressionType,
+				SubVersion: sd.SubVersion, filter: f, err: err}
 		}
-		f, err := compileSubscription(sd.ExpressionType, sd.SubString)
-		subs[sd.Topic] = &subscription{Topic: sd.Topic, SubString: sd.SubString, ExpressionType: sd.ExpressionType,
-			SubVersion: sd.SubVersion, filter: f, err: err}
+		subs[sd.Topic] = s
+		if s.err != nil {
+			*refused = append(*refused, refusal{group: cd.GroupName, topic: sd.Topic, expressionType: sd.ExpressionType,
+				expression: sd.SubString, err: s.err, fresh: fresh})
+		}
 	}
 	mb, isMember := g.members[c.ID()]
 	changed := false
