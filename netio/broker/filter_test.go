@@ -298,7 +298,7 @@ func TestCheckClientConfig(t *testing.T) {
 		{name: "tag", body: `{"clientId":"cid","group":"g","subscriptionData":{"topic":"T","subString":"tagA || tagB","expressionType":"TAG","tagsSet":["tagA","tagB"],"codeSet":[3552231,3552232]}}`},
 		{name: "no type is TAG", body: `{"clientId":"cid","group":"g","subscriptionData":{"topic":"T","subString":"*"}}`},
 		{name: "unknown type", body: `{"clientId":"cid","group":"g","subscriptionData":{"topic":"T","subString":"a > 1","expressionType":"XML"}}`,
-			code: remoting.RespSubscriptionParseFailed,
+			code:   remoting.RespSubscriptionParseFailed,
 			remark: fmt.Sprintf("subscription of group %q to topic %q refused: expression type %q of %q is neither TAG nor SQL92", "g", "T", "XML", "a > 1")},
 		{name: "group from ext", fields: ext("clientId", "cid", "group", "gext"),
 			body: `{"subscriptionData":{"topic":"T","subString":"a =","expressionType":"SQL92"}}`,
