@@ -104,6 +104,10 @@ type OMBResult struct {
 	AggregatedConsumeRate             float64    `json:"aggregatedConsumeRate"`
 	Run                               RunCounts  `json:"ringmqRun"`
 	Floor                             *OMBResult `json:"ringmqGeneratorFloor,omitempty"`
+	// MachineFloor is the pacer alone at the same rate (wake lateness, in us like the
+	// summaries it is made of); CPUIdlePoll whether /dev/cpu_dma_latency was held at 0.
+	MachineFloor *MachineFloor `json:"ringmqMachineFloor,omitempty"`
+	CPUIdlePoll  *CPUIdlePoll  `json:"ringmqCpuIdlePoll,omitempty"`
 }
 
 // RunCounts are the totals behind the rates.
@@ -161,6 +165,7 @@ func (res *Result) OMB() *OMBResult {
 	if res.Floor != nil {
 		o.Floor = res.Floor.OMB()
 	}
+	o.MachineFloor, o.CPUIdlePoll = res.Machine, res.CPUIdlePoll
 	return o
 }
 

@@ -63,6 +63,10 @@ type Result struct {
 
 	// Floor is the null driver's run at the same rate: the generator's own share.
 	Floor *Result `json:"floor,omitempty"`
+	// Machine is the pacer alone at the same rate: the machine's wake-up jitter.
+	Machine *MachineFloor `json:"machineFloor,omitempty"`
+	// CPUIdlePoll says whether /dev/cpu_dma_latency was held at 0 during the run.
+	CPUIdlePoll *CPUIdlePoll `json:"cpuIdlePoll,omitempty"`
 
 	hists struct{ pub, delay, e2e *hdr.Histogram }
 }
@@ -127,8 +131,15 @@ var tablePercentiles = []float64{50, 75, 95, 99, 99.6, 99.9, 99.99, 99.996}
 // WriteTable prints the final table: one row per metric, latencies in microseconds, with
 // the null-driver floor beside each row when the result has one.
 func (res *Result) WriteTable(w io.Writer) {
+	if res.Driver == MachineDriverName {
+		res.writeMachineTable(w)
+		return
+	}
 	fmt.Fprintf(w, "\n%s on %s: %d topic(s) x %d partitions, %d B, %d producer(s)/topic, %d consumer(s)/topic, %.1f s measured\n",
 		res.Workload, res.Driver, res.Topics, res.Partitions, res.MessageSize, res.ProducersPerTopic, res.ConsumersPerTopic, res.DurationSec)
+	if res.CPUIdlePoll != nil {
+		fmt.Fprintf(w, "cpu idle poll: %s\n", res.CPUIdlePoll)
+	}
 	fmt.Fprintf(w, "publish %.1f msg/s (%.2f MiB/s), consume %.1f msg/s; sent %d acked %d errors %d unacked %d not sent %d received %d\n",
 		res.PublishRate, res.PublishRate*float64(res.MessageSize)/(1<<20), res.ConsumeRate, res.Sent, res.Acked, res.Errors,
 		res.Unacked, res.NotSent, res.Received)
@@ -138,13 +149,7 @@ func (res *Result) WriteTable(w io.Writer) {
 	if res.ConsumeErrors > 0 {
 		fmt.Fprintf(w, "consume errors: %d, last: %s\n", res.ConsumeErrors, res.LastConsumeError)
 	}
-	var hdrRow strings.Builder
-	fmt.Fprintf(&hdrRow, "%-22s", "latency (us)")
-	for _, p := range tablePercentiles {
-		fmt.Fprintf(&hdrRow, " %9s", "p"+trimFloat(p))
-	}
-	fmt.Fprintf(&hdrRow, " %9s %8s %8s", "max", "<=1ms", "<=10ms")
-	fmt.Fprintln(w, hdrRow.String())
+	writeHeaderRow(w)
 	rows := []struct {
 		name      string
 		s, floorS *LatencySummary
@@ -152,12 +157,50 @@ func (res *Result) WriteTable(w io.Writer) {
 	if res.Floor != nil {
 		rows[0].floorS, rows[1].floorS, rows[2].floorS = &res.Floor.Publish, &res.Floor.PublishDelay, &res.Floor.EndToEnd
 	}
-	for _, row := range rows {
+	for i, row := range rows {
 		writeRow(w, row.name, row.s)
 		if row.floorS != nil {
 			writeRow(w, "  floor (null driver)", row.floorS)
 		}
+		if i == 1 && res.Machine != nil { // wake lateness reads like publish delay
+			writeRow(w, "  floor (machine)", &res.Machine.WakeLateness)
+		}
 	}
+	res.Machine.writeSpinRow(w)
+}
+
+func writeHeaderRow(w io.Writer) {
+	var hdrRow strings.Builder
+	fmt.Fprintf(&hdrRow, "%-22s", "latency (us)")
+	for _, p := range tablePercentiles {
+		fmt.Fprintf(&hdrRow, " %9s", "p"+trimFloat(p))
+	}
+	fmt.Fprintf(&hdrRow, " %9s %8s %8s", "max", "<=1ms", "<=10ms")
+	fmt.Fprintln(w, hdrRow.String())
+}
+
+// writeMachineTable is the table of a machine floor run alone (--driver timer).
+func (res *Result) writeMachineTable(w io.Writer) {
+	m := res.Machine
+	fmt.Fprintf(w, "\nmachine floor (%s): the pacer alone at %.0f wake-ups/s, %.1f s measured, nothing sent\n",
+		res.Workload, m.RatePerSec, m.DurationSec)
+	if res.CPUIdlePoll != nil {
+		fmt.Fprintf(w, "cpu idle poll: %s\n", res.CPUIdlePoll)
+	}
+	writeHeaderRow(w)
+	writeRow(w, "wake lateness", &m.WakeLateness)
+	m.writeSpinRow(w)
+}
+
+// writeSpinRow prints the spin probe's gaps, if one ran.
+func (m *MachineFloor) writeSpinRow(w io.Writer) {
+	if m == nil || m.SpinProbe == nil {
+		return
+	}
+	sp := m.SpinProbe
+	writeRow(w, "  spin gaps (machine)", &sp.Gaps)
+	fmt.Fprintf(w, "  (spin probe: %.1f s, gaps over %.0f us: %.1f/s, %.3f%% of the time the thread did not run)\n",
+		sp.DurationSec, sp.ThresholdUs, sp.GapsPerSec, sp.LostFraction*100)
 }
 
 func writeRow(w io.Writer, name string, s *LatencySummary) {
