@@ -2,8 +2,11 @@
 // `ringmq dev` and a JetStream nats-server (file store, sync_interval always) on loopback
 // with their data on the same disk, runs the same OMB workloads against each in turn
 // (A, B, A, B: ringmq, nats, ringmq, nats, each on a fresh server), measures the
-// generator's own floor with the null driver at the same rate, and prints one table of
-// throughput and latency percentiles (medians over the runs, with spread) and ratios.
+// generator's own floors at the same rate (the pacer alone: the machine's wake-up lateness;
+// then the null driver), and prints one table of throughput and latency percentiles
+// (medians over the runs, with spread) and ratios. For the whole run it holds
+// /dev/cpu_dma_latency at 0 (--cpu-idle-poll, when root), so both systems, the generator
+// and the floors see the same CPU idle setting.
 //
 //	go run ./tools/bench/compare [--quick] [--runs 2] [--data-dir DIR] [--out DIR]
 //	    [--nats-server PATH] [--ringmq PATH] [--workloads reference,max-rate-1p,...]
@@ -36,6 +39,9 @@ type options struct {
 	natsVersion           string // what the binary says, shown in the table
 	workloads             string
 	duration, warmup      time.Duration
+	cpuIdlePoll           bool
+	spinProbe             time.Duration
+	idle                  bench.CPUIdlePoll // what the run got, shown in the table and the JSON
 }
 
 func parseFlags() (*options, error) {
@@ -49,8 +55,10 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&o.workloads, "workloads", "reference,max-rate-1p,max-rate-16p,e2e-1k", "workload names in tools/bench/workloads")
 	flag.DurationVar(&o.duration, "duration", 0, "measurement duration per run (default: the workload's)")
 	flag.DurationVar(&o.warmup, "warmup", -1, "warm-up per run (default: the workload's)")
+	flag.BoolVar(&o.cpuIdlePoll, "cpu-idle-poll", true, "hold /dev/cpu_dma_latency at 0 for the whole run so idle CPUs poll instead of halting (needs root)")
+	flag.DurationVar(&o.spinProbe, "spin-probe", 2*time.Second, "before each machine floor, spin a thread on the clock this long and report gaps over 20 us (0: off)")
 	flag.Parse()
-	if o.runs < 1 || flag.NArg() > 0 {
+	if o.runs < 1 || o.spinProbe < 0 || flag.NArg() > 0 {
 		return nil, errors.New("usage: compare [--quick] [--runs N] [--data-dir DIR] [--out DIR] [--workloads a,b]")
 	}
 	if o.quick {
@@ -81,6 +89,10 @@ func main() {
 }
 
 func run(ctx context.Context, o *options) error {
+	hold := bench.HoldCPUIdlePoll(o.cpuIdlePoll)
+	defer hold.Release()
+	o.idle = hold.Status
+	fmt.Printf("cpu idle poll: %s\n", o.idle)
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -126,7 +138,8 @@ func run(ctx context.Context, o *options) error {
 	return nil
 }
 
-// compareWorkload runs A (ringmq), B (nats) o.runs times, then the null floor.
+// compareWorkload runs A (ringmq), B (nats) o.runs times, then the machine floor and the
+// null floor at ringmq's median rate.
 func compareWorkload(ctx context.Context, o *options, work string, w *bench.Workload) ([]row, error) {
 	var rm, nt []*bench.Result
 	for i := 0; i < o.runs; i++ {
@@ -141,13 +154,38 @@ func compareWorkload(ctx context.Context, o *options, work string, w *bench.Work
 		}
 		nt = append(nt, n)
 	}
-	floorRate := median(collect(rm, func(r *bench.Result) float64 { return r.PublishRate }))
-	fl, err := runOnce(ctx, o, work, w, "null", 0, max(floorRate, 1))
+	floorRate := max(median(collect(rm, func(r *bench.Result) float64 { return r.PublishRate })), 1)
+	mf, err := machineFloor(ctx, o, w, floorRate)
+	if err != nil {
+		return nil, err
+	}
+	fl, err := runOnce(ctx, o, work, w, "null", 0, floorRate)
 	if err != nil {
 		return nil, err
 	}
 	return []row{{workload: w.Name, system: "ringmq", results: rm}, {workload: w.Name, system: "nats", results: nt},
-		{workload: w.Name, system: "floor (null)", results: []*bench.Result{fl}}}, nil
+		{workload: w.Name, system: "floor (null)", results: []*bench.Result{fl}},
+		{workload: w.Name, system: "floor (machine)", results: []*bench.Result{mf}}}, nil
+}
+
+// machineFloor runs the pacer alone (nothing sent) at rate for the run's duration and
+// warm-up, and writes its JSON beside the runs'.
+func machineFloor(ctx context.Context, o *options, w *bench.Workload, rate float64) (*bench.Result, error) {
+	fmt.Printf("\n=== %s: machine floor, the pacer alone at %.0f wake-ups/s ===\n", w.Name, rate)
+	mc := bench.MachineConfig{RatePerSec: rate, Duration: w.TestDuration(), Warmup: w.WarmupDuration(), SpinProbe: o.spinProbe, Progress: os.Stdout}
+	if o.duration > 0 {
+		mc.Duration = o.duration
+	}
+	if o.warmup >= 0 {
+		mc.Warmup = o.warmup
+	}
+	m, err := bench.MeasureMachineFloor(ctx, mc)
+	if err != nil {
+		return nil, fmt.Errorf("machine floor: %w", err)
+	}
+	res := bench.MachineResult(w, m, o.idle)
+	res.WriteTable(os.Stdout)
+	return res, res.WriteJSON(filepath.Join(o.outDir, fmt.Sprintf("%s-%s-1.json", w.Name, bench.MachineDriverName)))
 }
 
 // runOnce starts a fresh server (none for null), runs the workload, stops the server.
@@ -197,6 +235,7 @@ func runOnce(ctx context.Context, o *options, work string, w *bench.Workload, dr
 	if err != nil {
 		return nil, err
 	}
+	res.CPUIdlePoll = &o.idle
 	res.WriteTable(os.Stdout)
 	out := filepath.Join(o.outDir, fmt.Sprintf("%s-%s-%d.json", w.Name, driver, i+1))
 	return res, res.WriteJSON(out)

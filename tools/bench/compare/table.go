@@ -108,8 +108,10 @@ func printTable(w io.Writer, o *options, rows []row) {
 	}
 	fmt.Fprintf(w, "\n==== ringmq vs NATS JetStream (%s, sync_interval: always), %s; latencies in us, medians [min-max] ====\n",
 		o.natsVersion, mode)
+	fmt.Fprintf(w, "cpu idle poll: %s\n", o.idle)
+	fmt.Fprintln(w, "floor (machine): the pacer alone at the floor's rate, nothing sent; its pub columns are wake-up lateness")
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-13s %-13s %-26s %-22s", "workload", "system", "acked msg/s", "pub p99")
+	fmt.Fprintf(&b, "%-13s %-15s %-26s %-22s", "workload", "system", "acked msg/s", "pub p99")
 	for _, c := range columns {
 		if c.title != "pub p99" {
 			fmt.Fprintf(&b, " %11s", c.title)
@@ -141,8 +143,13 @@ func printTable(w io.Writer, o *options, rows []row) {
 
 func printRow(w io.Writer, r row) {
 	rate := collect(r.results, func(x *bench.Result) float64 { return x.PublishRate })
+	if r.results[0].Machine != nil { // the machine floor: its wake lateness in the pub columns
+		m := r.results[0].Machine
+		rate = []float64{m.RatePerSec}
+		r.results = []*bench.Result{{Publish: m.WakeLateness}}
+	}
 	p99 := collect(r.results, pub(99))
-	fmt.Fprintf(w, "%-13s %-13s %-26s %-22s", r.workload, r.system, spread(rate, "%.0f"), spread(p99, "%.0f"))
+	fmt.Fprintf(w, "%-13s %-15s %-26s %-22s", r.workload, r.system, spread(rate, "%.0f"), spread(p99, "%.0f"))
 	for _, c := range columns {
 		if c.title != "pub p99" {
 			fmt.Fprintf(w, " %11s", num(median(collect(r.results, c.get)), "%.0f"))

@@ -40,12 +40,17 @@ func TestPrintTable(t *testing.T) {
 		{workload: "reference", system: "ringmq", results: []*bench.Result{mk(10000, 400), mk(10000, 600)}},
 		{workload: "reference", system: "nats", results: []*bench.Result{mk(2000, 2000), mk(2000, 2000)}},
 	}
+	machine := &bench.MachineFloor{RatePerSec: 10000, WakeLateness: bench.LatencySummary{Count: 1,
+		PercentileUs: map[string]float64{"50": 31, "99": 777}}}
+	rows = append(rows, row{workload: "reference", system: "floor (machine)", results: []*bench.Result{{Machine: machine}}})
 	rows = append(rows, row{workload: "max", system: "ringmq", results: []*bench.Result{mk(100, 1)}},
 		row{workload: "max", system: "nats", results: []*bench.Result{mk(0, 1)}})
 	var out bytes.Buffer
-	printTable(&out, &options{runs: 2, natsVersion: "nats-server: v2.12.15"}, rows)
+	idle := bench.CPUIdlePoll{Requested: true, Reason: "not root (test)"}
+	printTable(&out, &options{runs: 2, natsVersion: "nats-server: v2.12.15", idle: idle}, rows)
 	text := out.String()
-	for _, want := range []string{"reference     ringmq", "500 [400-600]", "reference     nats", "throughput x5.00", "pub p99 x0.25", "max           throughput x inf"} {
+	for _, want := range []string{"reference     ringmq", "500 [400-600]", "reference     nats", "throughput x5.00", "pub p99 x0.25",
+		"max           throughput x inf", "cpu idle poll: not held: not root (test)", "reference     floor (machine) 10000", "777", "31"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
