@@ -59,7 +59,7 @@ func (l *Log) allocateOne() bool {
 	if closed || n >= readySegments || next == 0 {
 		return false
 	}
-	err := l.prewrite(next)
+	err := l.prewrite(next, n == 0) // none ready: the active segment's successor is missing
 	var s *segment
 	if err == nil {
 		s, err = l.openSegment(next, true)

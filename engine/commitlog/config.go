@@ -22,6 +22,7 @@ const (
 	DefaultDiskMaxUsedSpaceRatio = 75             // diskMaxUsedSpaceRatio
 	DefaultFileReservedTime      = 72 * time.Hour // fileReservedTime
 	DefaultDeleteWhenHour        = 4              // deleteWhen=04
+	DefaultPrewriteBytesPerSec   = 256 << 20      // 1 GiB segment in 4 s
 	minSegmentSizeBytes          = 4096
 )
 
@@ -57,7 +58,11 @@ type Config struct {
 	// (local hour, 0-23).
 	FileReservedTime time.Duration
 	DeleteWhenHour   int
-	Logger           *slog.Logger
+	// PrewriteBytesPerSec paces the allocator's zero-filling of spare segments (default
+	// 256 MiB/s; negative: unpaced). A segment that appends are waiting for is written
+	// at full speed whatever this says.
+	PrewriteBytesPerSec int64
+	Logger              *slog.Logger
 	// Validate parses the record at the start of b: its total size and whether it is
 	// intact (magic + body CRC); the Store passes the record codec's function. b may
 	// extend past the record. Used by recovery and Scan. It must not retain b.
@@ -77,6 +82,7 @@ func (c *Config) fill() error {
 	setDefault(&c.MaxRecordBytes, DefaultMaxRecordBytes)
 	setDefault(&c.DiskMaxUsedSpaceRatio, DefaultDiskMaxUsedSpaceRatio)
 	setDefault(&c.FileReservedTime, DefaultFileReservedTime)
+	setDefault(&c.PrewriteBytesPerSec, DefaultPrewriteBytesPerSec)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
