@@ -59,7 +59,7 @@ func (l *Log) allocateOne() bool {
 	if closed || n >= readySegments || next == 0 {
 		return false
 	}
-	err := l.prewrite(next, n == 0) // none ready: the active segment's successor is missing
+	err := l.prewrite(next, l.noneReady)
 	var s *segment
 	if err == nil {
 		s, err = l.openSegment(next, true)
@@ -97,6 +97,14 @@ func (l *Log) allocateOne() bool {
 		return false
 	}
 	return true
+}
+
+// noneReady reports whether the active segment has no pre-written successor: the
+// segment being pre-written is then the one appends need next.
+func (l *Log) noneReady() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.mu.ready) == 0
 }
 
 // janitor applies retention and the disk-full policy.

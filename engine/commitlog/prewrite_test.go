@@ -20,13 +20,13 @@ func prewriteLog(fs vfs.FS, segBytes, bytesPerSec int64) *Log {
 }
 
 // A paced pre-write cannot finish before its rate allows (a lower bound, so the machine's
-// noise cannot make it fail); an urgent one ignores the rate; closing the log lifts it.
+// noise cannot make it fail); an urgent one ignores the rate; closing the log, or appends catching up, lifts it.
 func TestPrewritePacing(t *testing.T) {
 	const seg = 16 << 20
 	fs := vfs.NewMem()
 	l := prewriteLog(fs, seg, 64<<20) // 16 MiB at 64 MiB/s: at least 250 ms
 	start := time.Now()
-	if err := l.writeZeroFile("paced", false, false); err != nil {
+	if err := l.writeZeroFile("paced", false, never); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took < 240*time.Millisecond {
@@ -36,7 +36,7 @@ func TestPrewritePacing(t *testing.T) {
 
 	slow := prewriteLog(fs, seg, 1<<20) // 16 s if paced
 	start = time.Now()
-	if err := slow.writeZeroFile("urgent", false, true); err != nil {
+	if err := slow.writeZeroFile("urgent", false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took > 10*time.Second {
@@ -46,14 +46,27 @@ func TestPrewritePacing(t *testing.T) {
 
 	close(slow.stop)
 	start = time.Now()
-	if err := slow.writeZeroFile("closing", false, false); err != nil {
+	if err := slow.writeZeroFile("closing", false, never); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("pre-write after Close took %v: still paced", took)
 	}
 	checkZeroFile(t, fs, "closing", seg)
+
+	calls := 0
+	becomesUrgent := func() bool { calls++; return calls > 2 } // appends caught up after 2 slices
+	start = time.Now()
+	if err := prewriteLog(fs, seg, 1<<20).writeZeroFile("caught-up", false, becomesUrgent); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("pre-write that became urgent took %v: still paced", took)
+	}
+	checkZeroFile(t, fs, "caught-up", seg)
 }
+
+func never() bool { return false }
 
 func checkZeroFile(t *testing.T, fs vfs.FS, name string, size int) {
 	t.Helper()
@@ -100,7 +113,7 @@ func BenchmarkFdatasyncDuringPrewrite(b *testing.B) {
 					default:
 					}
 					path := filepath.Join(dir, "seg")
-					if err := l.writeZeroFile(path, i > 0, false); err != nil {
+					if err := l.writeZeroFile(path, i > 0, never); err != nil {
 						b.Error(err)
 						return
 					}

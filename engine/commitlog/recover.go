@@ -15,7 +15,7 @@ func (l *Log) recover(checkpoint int64) (int64, error) {
 		return 0, err
 	}
 	if len(starts) == 0 {
-		if err := l.prewrite(0, true); err != nil {
+		if err := l.prewrite(0, nil); err != nil {
 			return 0, err
 		}
 		l.segmentsAllocated.Add(1)
@@ -114,7 +114,7 @@ func (l *Log) truncateAfter(segs []*segment, end int64) ([]*segment, error) {
 		}
 	}
 	if len(segs) == 0 || segs[len(segs)-1].start != endStart {
-		if err := l.prewrite(endStart, true); err != nil {
+		if err := l.prewrite(endStart, nil); err != nil {
 			return segs, err
 		}
 		l.segmentsAllocated.Add(1)

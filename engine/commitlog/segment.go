@@ -98,8 +98,9 @@ const prewriteSyncBytes = 4 << 20
 // by large writes, fdatasync'ed, renamed into place, directory synced. A recycled
 // segment is renamed to the temporary name first, so the zeros overwrite allocated
 // blocks (the fast path) instead of allocating new ones. It never runs on the append
-// path. urgent lifts the pacing: appends are (or soon will be) waiting for this segment.
-func (l *Log) prewrite(start int64, urgent bool) error {
+// path. urgent reports, between slices, whether appends are (or soon will be) waiting
+// for this segment, which lifts the pacing; nil means always.
+func (l *Log) prewrite(start int64, urgent func() bool) error {
 	path := l.segPath(start)
 	tmp := path + ".tmp"
 	recycled := l.cfg.FS.Rename(filepath.Join(l.dir, recycleName), tmp) == nil
@@ -117,7 +118,7 @@ func (l *Log) prewrite(start int64, urgent bool) error {
 	return nil
 }
 
-func (l *Log) writeZeroFile(path string, recycled, urgent bool) error {
+func (l *Log) writeZeroFile(path string, recycled bool, urgent func() bool) error {
 	var f vfs.File
 	var err error
 	if recycled {
@@ -151,24 +152,30 @@ func (l *Log) writeZeroFile(path string, recycled, urgent bool) error {
 }
 
 // pacer spaces pre-writes to an average rate. It sleeps on Go timers: a millisecond of
-// overshoot does not matter to a background writer. Closing stop ends the pacing (the
-// log is closing: finish the file at full speed rather than hold Close up).
+// overshoot does not matter to a background writer. Once urgent says so, or stop is
+// closed (the log is closing: finish the file rather than hold Close up), the rest of
+// the file goes at full speed.
 type pacer struct {
 	bytesPerSec int64
 	start       time.Time
+	urgent      func() bool
 	stop        <-chan struct{}
 }
 
-func newPacer(bytesPerSec int64, urgent bool, stop <-chan struct{}) pacer {
-	if urgent || bytesPerSec <= 0 {
+func newPacer(bytesPerSec int64, urgent func() bool, stop <-chan struct{}) pacer {
+	if urgent == nil || bytesPerSec <= 0 {
 		return pacer{}
 	}
-	return pacer{bytesPerSec: bytesPerSec, start: time.Now(), stop: stop}
+	return pacer{bytesPerSec: bytesPerSec, start: time.Now(), urgent: urgent, stop: stop}
 }
 
 // wait returns once written bytes are due at the pacer's rate.
 func (p *pacer) wait(written int64) {
 	if p.bytesPerSec <= 0 {
+		return
+	}
+	if p.urgent() {
+		p.bytesPerSec = 0
 		return
 	}
 	ahead := time.Duration(float64(written)/float64(p.bytesPerSec)*float64(time.Second)) - time.Since(p.start)
