@@ -2,7 +2,10 @@ package compat
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,27 +102,77 @@ func TestFilters(t *testing.T) {
 }
 
 // TestFilterBadSQL: a push consumer subscribing with an SQL92 expression that does not
-// parse. What the client sees: Subscribe and Start succeed (the client never parses
-// SQL92); the broker refuses the subscription on pull (SUBSCRIPTION_PARSE_FAILED, 23,
-// with the parser's message), which the client treats as a pull error and retries every
-// 3 s, so consumption never starts: over a window in which a consumer of another group
-// with a valid subscription receives all the messages, the bad one receives none.
+// parse, as the official client can observe it:
+//   - Subscribe and Start succeed: the client never parses SQL92 and never sends
+//     CHECK_CLIENT_CONFIG (its CheckClientInBroker does nothing), so the heartbeat is
+//     where the broker first sees the subscription;
+//   - the broker refuses it there: it answers the heartbeat SUBSCRIPTION_PARSE_FAILED (23)
+//     with a remark naming group, topic, expression and parse position (the client only
+//     logs a heartbeat failure), and logs the refusal once, however many heartbeats
+//     repeat it;
+//   - the consumer never receives a message: its pulls are refused with 23 as well and
+//     the client retries every 3 s, so over a window in which the valid consumers receive
+//     everything they select, it receives none;
+//   - a consumer with a valid SQL92 expression in the same client instance (same client
+//     id, so its subscription travels in the very heartbeat the broker answers 23)
+//     receives exactly its messages, once each: the refusal costs only the bad
+//     subscription, as in Java each consumer data of a heartbeat registers on its own;
+//   - so does a consumer of another client.
 func TestFilterBadSQL(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, clusterOptions{})
-	const topic = "compat-filter-bad"
+	const (
+		topic    = "compat-filter-bad"
+		badGroup = "compat-filter-bad-sql"
+		badExpr  = "a BETWEEN AND ("
+		sameExpr = "a > 4 AND b = 'x'"
+	)
 	c.createTopic(topic, defaultQueues)
 	r := newRecorder()
-	_, err := c.tryConsumer(r, consumerSpec{group: "compat-filter-bad-sql", name: "bad", topic: topic,
-		selector: consumer.MessageSelector{Type: consumer.SQL92, Expression: "a BETWEEN AND ("}})
+	shared := []consumer.Option{consumer.WithInstance(instance("bad-and-same"))}
+	_, err := c.tryConsumer(r, consumerSpec{group: badGroup, name: "bad", topic: topic,
+		selector: consumer.MessageSelector{Type: consumer.SQL92, Expression: badExpr}, opts: shared})
 	if err != nil {
 		t.Fatalf("bad SQL92: Subscribe/Start: %v; want them to succeed (the client does not parse SQL92)", err)
 	}
+	c.startConsumer(r, consumerSpec{group: "compat-filter-bad-same", name: "same", topic: topic,
+		selector: consumer.MessageSelector{Type: consumer.SQL92, Expression: sameExpr}, opts: shared})
 	c.startConsumer(r, consumerSpec{group: "compat-filter-bad-good", name: "good", topic: topic})
 	ids := sendFilterSeries(t, c, topic)
-	r.waitCount(t, "valid subscription", len(ids), 30*time.Second, byWho("good"))
+	same := selectIDs(ids, func(i int) bool { a, b := filterProps(i); return a > 4 && b == "x" })
+	r.waitCount(t, "valid subscription of another client", len(ids), 30*time.Second, byWho("good"))
+	r.waitCount(t, "valid SQL92 subscription of the same client", len(same), 30*time.Second, byWho("same"))
 	// Several of the bad consumer's 3 s pull retries fit in this window.
 	if gs := r.quiet(7*time.Second, byWho("bad")); len(gs) > 0 {
 		t.Errorf("consumer with an unparsable SQL92 expression received %d messages, want none", len(gs))
+	}
+	checkOnce(t, fmt.Sprintf("same client, SQL92 %q (%d of %d)", sameExpr, len(same), len(ids)), r.snapshot(byWho("same")), same)
+	checkOnce(t, "another client, *", r.snapshot(byWho("good")), ids)
+	checkRefusalLogged(t, c, badGroup, topic, badExpr)
+}
+
+// checkRefusalLogged checks the broker's log: exactly one "subscription refused" line,
+// naming group, topic, the expression and the parser's position (the client heartbeats
+// at start, a second later and after each rebalance, each time with the same expression).
+func checkRefusalLogged(t *testing.T, c *cluster, group, topic, expr string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, "broker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusals []string
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, `msg="subscription refused"`) {
+			refusals = append(refusals, line)
+		}
+	}
+	if len(refusals) != 1 {
+		t.Fatalf("broker log: %d \"subscription refused\" lines, want 1:\n%s", len(refusals), strings.Join(refusals, ""))
+	}
+	for _, part := range []string{"group=" + group, "topic=" + topic, "expressionType=SQL92",
+		"expression=" + strconv.Quote(expr), "at position "} {
+		if !strings.Contains(refusals[0], part) {
+			t.Errorf("broker log line %q does not name %s", refusals[0], part)
+		}
 	}
 }
