@@ -17,9 +17,11 @@ const (
 	txRollback = 12
 )
 
-// opTag is the tag of the op records that mark a half message resolved (Java's
-// TransactionalMessageUtil.REMOVETAG).
-const opTag = "d"
+// Tags of the op records in RMQ_SYS_TRANS_OP_HALF_TOPIC (body: a half queue offset).
+const (
+	opTag      = "d" // the half message is committed or rolled back (Java's REMOVETAG)
+	opCheckTag = "c" // one CHECK_TRANSACTION_STATE was sent for it (ringmq's; txcheck.go)
+)
 
 // endTxRequest is END_TRANSACTION's header (PROTOCOL.md §2.9).
 type endTxRequest struct {
@@ -148,23 +150,29 @@ func (b *Broker) commitHalf(c *remoting.Conn, req *remoting.Command, v record.Vi
 	b.writeOpRecord(halfQueueOffset)
 }
 
-// writeOpRecord marks the half message at halfQueueOffset resolved. Its durability is not
-// waited for: a lost op record only makes the check service ask the producer again.
+// writeOpRecord marks the half message at halfQueueOffset resolved. It is appended right
+// behind a commit (so one flush covers both) and its durability is not waited for: a lost
+// op record makes the check service look for the commit in the real topic (txcheck.go),
+// or, for a rollback, ask the producer again.
 func (b *Broker) writeOpRecord(halfQueueOffset int64) {
 	if _, err := b.ensureSystemTopic(TopicTransOpHalf, 1); err != nil {
 		b.log.Warn("transaction op record: create topic failed", "err", err)
 		return
 	}
-	var props []byte
-	props = appendPropString(props, record.PropTags, opTag)
-	props = appendPropString(props, record.PropCluster, b.cfg.BrokerClusterName)
-	m := engine.Message{
-		Topic: TopicTransOpHalf, QueueID: 0, BornHost: b.storeHost,
-		Body: strconv.AppendInt(nil, halfQueueOffset, 10), Properties: props,
-	}
-	m.BornTimestampMs = nowMs()
+	m := b.opMessage(opTag, halfQueueOffset)
 	if err := b.store.Append(&m, new(engine.PutResult), discardWaiter{}); err != nil {
 		b.log.Warn("transaction op record not written", "halfQueueOffset", halfQueueOffset, "err", err)
+	}
+}
+
+// opMessage is an op record with tag about the half message at halfQueueOffset.
+func (b *Broker) opMessage(tag string, halfQueueOffset int64) engine.Message {
+	var props []byte
+	props = appendPropString(props, record.PropTags, tag)
+	props = appendPropString(props, record.PropCluster, b.cfg.BrokerClusterName)
+	return engine.Message{
+		Topic: TopicTransOpHalf, QueueID: 0, BornHost: b.storeHost, BornTimestampMs: nowMs(),
+		Body: strconv.AppendInt(nil, halfQueueOffset, 10), Properties: props,
 	}
 }
 
