@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -332,4 +333,45 @@ func TestCheckClientConfig(t *testing.T) {
 	if ids := consumerList(t, c, "g"); len(ids) != 0 {
 		t.Fatalf("CHECK_CLIENT_CONFIG registered consumers %q", ids)
 	}
+}
+
+// FuzzCompileSubscription: any (expression type, expression) a heartbeat, a pull or
+// CHECK_CLIENT_CONFIG may carry either compiles to a filter that matches without
+// panicking, or is refused with an error that names the expression (SQL92: a position
+// inside it), which is what the refusal's remark shows the client.
+func FuzzCompileSubscription(f *testing.F) {
+	for _, s := range [][2]string{
+		{"SQL92", "a > 1 AND b = 'x'"}, {"SQL92", "a BETWEEN AND ("}, {"SQL92", "TAGS IN ('a', 'b')"},
+		{"TAG", "tagA || tagB"}, {"TAG", "||"}, {"", "*"}, {"XML", "a > 1"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, expressionType, expr string) {
+		fl, err := compileSubscription(expressionType, expr)
+		if err == nil {
+			if fl != nil {
+				fl.MatchTagsCode(record.TagsHash(expr))
+				fl.MatchProperties(record.AppendProperty(record.AppendProperty(nil, record.PropTags, expr), "a", "1"))
+			}
+			return
+		}
+		if fl != nil {
+			t.Fatalf("%q %q: got a filter and the error %v", expressionType, expr, err)
+		}
+		var se *filter.SyntaxError
+		switch {
+		case errors.As(err, &se):
+			if expressionType != exprSQL92 {
+				t.Fatalf("%q %q: SQL92 syntax error %v for another type", expressionType, expr, err)
+			}
+			if se.Pos < 0 || se.Pos > len(expr) {
+				t.Fatalf("%q: position %d outside the expression (%d bytes)", expr, se.Pos, len(expr))
+			}
+			if len(expr) <= filter.MaxExprBytes && se.Expr != expr {
+				t.Fatalf("%q: the error names %q", expr, se.Expr)
+			}
+		case !strings.Contains(err.Error(), strconv.Quote(expr)):
+			t.Fatalf("%q %q: error %q does not name the expression", expressionType, expr, err)
+		}
+	})
 }
