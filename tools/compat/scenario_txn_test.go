@@ -3,6 +3,8 @@ package compat
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +35,9 @@ const (
 	planRollback        = "rollback"         // Execute: Rollback
 	planUnknownCommit   = "unknown-commit"   // Execute: Unknown; Check: Commit
 	planUnknownRollback = "unknown-rollback" // Execute: Unknown; Check: Rollback
+	planRestartCommit   = "restart-commit"   // Execute: Unknown; Check: Unknown, after the restart Commit
+	planRestartRollback = "restart-rollback" // Execute: Unknown; Check: Unknown, after the restart Rollback
+	planNever           = "never"            // Execute: Unknown; Check: Unknown
 )
 
 // txnLog is the transaction listener: it follows each message's plan and records when
@@ -42,6 +47,8 @@ type txnLog struct {
 	resolvedAt map[string]time.Time // id -> when Commit was returned (Execute or Check)
 	checks     map[string]int       // id -> CHECK_TRANSACTION_STATE received
 	checkTopic map[string]string    // id -> topic of the checked message
+	restarted  bool                 // the broker was restarted: the restart-* plans resolve
+	before     map[string]int       // checks at the restart
 }
 
 func newTxnLog() *txnLog {
@@ -77,6 +84,21 @@ func (x *txnLog) CheckLocalTransaction(m *primitive.MessageExt) primitive.LocalT
 		return primitive.CommitMessageState
 	case planUnknownRollback:
 		return primitive.RollbackMessageState
+	case planRestartCommit:
+		if !x.restarted {
+			return primitive.UnknowState
+		}
+		if _, ok := x.resolvedAt[id]; !ok {
+			x.resolvedAt[id] = time.Now()
+		}
+		return primitive.CommitMessageState
+	case planRestartRollback:
+		if !x.restarted {
+			return primitive.UnknowState
+		}
+		return primitive.RollbackMessageState
+	case planNever:
+		return primitive.UnknowState
 	default:
 		// A message the producer already resolved may still be checked once if the
 		// check raced the END_TRANSACTION; answer what it did.
@@ -85,6 +107,14 @@ func (x *txnLog) CheckLocalTransaction(m *primitive.MessageExt) primitive.LocalT
 		}
 		return primitive.RollbackMessageState
 	}
+}
+
+// markRestart notes the checks so far and switches the restart-* plans to resolve.
+func (x *txnLog) markRestart() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.restarted = true
+	x.before = maps.Clone(x.checks)
 }
 
 func (x *txnLog) checked(id string) int {
@@ -252,6 +282,109 @@ func TestTransactionSurvivesRestart(t *testing.T) {
 	all := r.quiet(2*time.Second, nil)
 	checkOnce(t, "pending and after", all, []string{pending, after})
 	checkResolvedFirst(t, x, all)
+}
+
+// txnRestartConf: checked once 1 s old, every second, at most 3 times.
+var txnRestartConf = []string{"transactionTimeOut=1000", "transactionCheckInterval=1000", "transactionCheckMax=3"}
+
+// TestTransactionStatesSurviveRestartSIGTERM and ...SIGKILL: one transaction in every
+// state when the broker goes down (SIGTERM, or SIGKILL) and comes back on the same data
+// (transactionCheckMax=3, checks every second once 1 s old):
+//   - committed by ExecuteLocalTransaction (3): delivered exactly once, never checked;
+//   - rolled back by ExecuteLocalTransaction (3): never delivered, never checked;
+//   - open, Unknown to every check before the restart, then Commit (2) or Rollback (2):
+//     still invisible after the restart, checked exactly once more, then delivered
+//     exactly once (not before the check's answer) or never;
+//   - open, Unknown to every check (2): checked before the restart, and 3 times in all
+//     over both runs (the count survives), then dropped: never delivered.
+//
+// The restart comes right after every open one was checked at least once, a second
+// before the next round. After it the producer sends one more transaction (which
+// commits; its half message registers the producer's new connection for checks) and a
+// consumer group starts (one kept across a restart may stall 30 s in v2.1.2).
+func TestTransactionStatesSurviveRestartSIGTERM(t *testing.T) {
+	t.Parallel()
+	testTransactionStatesSurviveRestart(t, false)
+}
+
+func TestTransactionStatesSurviveRestartSIGKILL(t *testing.T) {
+	t.Parallel()
+	testTransactionStatesSurviveRestart(t, true)
+}
+
+func testTransactionStatesSurviveRestart(t *testing.T, kill bool) {
+	c := startClusterConf(t, txnRestartConf...)
+	topic := "compat-txn-states-term"
+	if kill {
+		topic = "compat-txn-states-kill"
+	}
+	c.createTopic(topic, defaultQueues)
+	x := newTxnLog()
+	tp := c.newTxnProducer(x, topic+"-pg")
+	ids := map[string][]string{}
+	for _, plan := range []string{planCommit, planRollback, planCommit, planRollback, planCommit, planRollback} {
+		id, _ := sendTxn(t, tp, topic, plan, len(ids[plan]), plan)
+		ids[plan] = append(ids[plan], id)
+	}
+	for _, plan := range []string{planRestartCommit, planRestartRollback, planNever, planRestartCommit, planRestartRollback, planNever} {
+		id, st := sendTxn(t, tp, topic, plan, len(ids[plan]), plan)
+		if st != primitive.UnknowState {
+			t.Fatalf("%s: local state %v, want unknown", id, st)
+		}
+		ids[plan] = append(ids[plan], id)
+	}
+	open := slices.Concat(ids[planRestartCommit], ids[planRestartRollback], ids[planNever])
+	waitFor(t, txnCheckTimeout, "a check of every open transaction", func() error {
+		for _, id := range open {
+			if x.checked(id) == 0 {
+				return fmt.Errorf("%s not checked yet", id)
+			}
+		}
+		return nil
+	})
+	x.markRestart()
+	c.restartBroker(kill)
+	t.Logf("restarted (kill=%v); checks before: %v", kill, x.before)
+	after, _ := sendTxn(t, tp, topic, "after", 0, planCommit)
+
+	// The never-resolved ones reach 3 checks in all; the restart-* ones get their
+	// answering check.
+	waitFor(t, txnCheckTimeout, "the open transactions' checks after the restart", func() error {
+		for _, id := range open {
+			x.mu.Lock()
+			n, b := x.checks[id], x.before[id]
+			x.mu.Unlock()
+			if strings.HasPrefix(id, planNever) && n < 3 || n == b {
+				return fmt.Errorf("%s: %d checks (%d before the restart)", id, n, b)
+			}
+		}
+		return nil
+	})
+	r := newRecorder()
+	c.startConsumer(r, consumerSpec{group: topic + "-g", name: "txn", topic: topic})
+	want := slices.Concat(ids[planCommit], ids[planRestartCommit], []string{after})
+	r.waitCount(t, "committed", len(want), 30*time.Second, nil)
+	// Three more rounds: nothing more is delivered or checked.
+	all := r.quiet(3*time.Second, nil)
+	checkOnce(t, "committed before, by a check after, and after the restart", all, want)
+	checkResolvedFirst(t, x, all)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range slices.Concat(ids[planCommit], ids[planRollback], []string{after}) {
+		if n := x.checks[id]; n != 0 {
+			t.Errorf("%s: checked %d times, want none (its END_TRANSACTION resolved it)", id, n)
+		}
+	}
+	for _, id := range slices.Concat(ids[planRestartCommit], ids[planRestartRollback]) {
+		if n, b := x.checks[id], x.before[id]; n-b != 1 {
+			t.Errorf("%s: checked %d times after the restart (%d before), want once: its answer resolves it", id, n-b, b)
+		}
+	}
+	for _, id := range ids[planNever] {
+		if n := x.checks[id]; n != 3 || x.before[id] == 0 {
+			t.Errorf("%s: checked %d times in all (%d before the restart), want transactionCheckMax = 3 over both runs", id, n, x.before[id])
+		}
+	}
 }
 
 // checkResolvedFirst fails the test for a delivery before its local transaction (or the
