@@ -414,3 +414,7 @@ func (w *Wheel) readCheckpoint() (Checkpoint, error) {
 	}
 	return Checkpoint{}, nil
 }
+
+// Skip moves EnqueueOffset past queueOffset without adding an entry (a parked message
+// that cannot be linked: it does not decode or has no due time). Commit records it.
+func (w *Wheel) Skip(queueOffset int64) { w.enqueueOff = max(w.enqueueOff, queueOffset+1) }

@@ -128,6 +128,11 @@ type Config struct {
 	// DelayLevels is messageDelayLevel (nil = engine.DefaultDelayLevels, "1s 5s ... 2h");
 	// it must equal the store's engine.Config.DelayLevels.
 	DelayLevels []time.Duration
+	// Timer messages (5.x, timer.go): timerWheelEnable, timerMaxDelaySec (3 days) and
+	// timerPrecisionMs (1 s, the wheel's slot width). The wheel lives in StoreDir/timer.
+	TimerWheelEnable bool
+	TimerMaxDelay    time.Duration
+	TimerPrecision   time.Duration
 
 	Server   remoting.ServerConfig // frame and in-flight limits of the connection server
 	Recorder *perf.Recorder        // stage latencies per request; nil = not recorded
@@ -142,6 +147,7 @@ func DefaultConfig() Config {
 		DefaultTopicQueueNums: DefaultTopicQueueNums,
 		BrokerRole:            RoleAsyncMaster,
 		LongPollingEnable:     true,
+		TimerWheelEnable:      true,
 	}
 }
 
@@ -182,6 +188,8 @@ func (c *Config) applyDefaults() {
 	setDur(&c.TransactionCheckInterval, DefaultTransactionCheckInterval)
 	setDur(&c.TransactionTimeout, DefaultTransactionTimeout)
 	setInt(&c.TransactionCheckMax, DefaultTransactionCheckMax)
+	setDur(&c.TimerMaxDelay, DefaultTimerMaxDelay)
+	setDur(&c.TimerPrecision, DefaultTimerPrecision)
 }
 
 func (c *Config) validate() (netip.AddrPort, error) {
@@ -233,6 +241,7 @@ type Broker struct {
 	locks     *lockTable
 	sched     *scheduler
 	txc       *txChecker
+	timers    *timerService // nil when TimerWheelEnable is false
 	resolved  resolvedTx    // half messages END_TRANSACTION resolved in this run
 	queuePick atomic.Uint32 // round robin for sends with queueId < 0
 
@@ -299,6 +308,12 @@ func New(cfg Config, store *engine.Store, logger *slog.Logger) (*Broker, error) 
 		_ = m.Close()
 		return nil, err
 	}
+	if cfg.TimerWheelEnable {
+		if b.timers, err = newTimerService(b); err != nil {
+			_ = m.Close()
+			return nil, fmt.Errorf("broker: open the timer wheel: %w", err)
+		}
+	}
 	b.server = remoting.NewServer(cfg.Server, handler{b})
 	store.SetArrivalListener(b.onArrival)
 	return b, nil
@@ -334,6 +349,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	b.bg.Wait()
+	if b.timers != nil {
+		if err := b.timers.close(); err != nil {
+			errs = append(errs, fmt.Errorf("broker: close the timer wheel: %w", err))
+		}
+	}
 	if err := b.meta.Close(); err != nil && !errors.Is(err, meta.ErrClosed) {
 		errs = append(errs, fmt.Errorf("broker: write tables: %w", err))
 	}
@@ -355,6 +375,10 @@ func (b *Broker) startBackground() {
 	go func() { defer b.bg.Done(); b.sched.run(b.stop) }()
 	go func() { defer b.bg.Done(); b.txc.run(b.stop) }()
 	go func() { defer b.bg.Done(); b.housekeeping(b.stop) }()
+	if b.timers != nil {
+		b.bg.Add(1)
+		go func() { defer b.bg.Done(); b.timers.run(b.stop) }()
+	}
 	b.reg.start()
 }
 
@@ -379,6 +403,9 @@ func (b *Broker) onArrival(topic string, queueID int32, maxOffset int64) {
 	b.pulls.onArrival(topic, queueID, maxOffset)
 	if topic == TopicSchedule {
 		b.sched.onArrival()
+	}
+	if topic == TopicTimer && b.timers != nil {
+		b.timers.onArrival()
 	}
 }
 

@@ -253,6 +253,9 @@ func (b *Broker) prepareSingle(s *sendState, c *remoting.Conn, req *remoting.Com
 		}
 	}
 	d, sysFlag := routeSpecial(topic, queueID, h.sysFlag, h.properties)
+	if code, remark := b.routeTimer(&d, h.properties, nowMs()); code != remoting.RespSuccess {
+		return code, remark
+	}
 	s.props = b.buildProps(s.props, h.properties, &d)
 	if len(s.props) > record.MaxPropertiesLen {
 		return remoting.RespMessageIllegal, fmt.Sprintf("message properties %d bytes (with the broker's) are over %d", len(s.props), record.MaxPropertiesLen)

@@ -15,6 +15,7 @@ const (
 	TopicSchedule     = "SCHEDULE_TOPIC_XXXX"
 	TopicTransHalf    = "RMQ_SYS_TRANS_HALF_TOPIC"
 	TopicTransOpHalf  = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+	TopicTimer        = "rmq_sys_wheel_timer" // 5.x timer messages (timer.go)
 	RetryGroupPrefix  = "%RETRY%"
 	DLQGroupPrefix    = "%DLQ%"
 	MaxDelayLevel     = 18 // levels of messageDelayLevel "1s 5s ... 2h"
@@ -28,7 +29,7 @@ const (
 // TopicValidator.isNotAllowedSendTopic).
 func notAllowedSend(topic string) bool {
 	switch topic {
-	case TopicSchedule, TopicTransHalf, TopicTransOpHalf:
+	case TopicSchedule, TopicTransHalf, TopicTransOpHalf, TopicTimer:
 		return true
 	}
 	return false
@@ -42,6 +43,8 @@ const (
 	dropRetryTopic
 	dropOriginID
 	dropTranMsg
+	dropTimer    // the client's TIMER_DELIVER_MS / TIMER_DELAY_SEC / TIMER_DELAY_MS
+	dropTimerOut // TIMER_OUT_MS, the broker's own
 )
 
 // appendPropsExcept appends the pairs of props whose key is not selected by drop, in the
@@ -77,6 +80,10 @@ func dropped(k []byte, drop int) bool {
 		return drop&dropOriginID != 0
 	case record.PropTranMsg:
 		return drop&dropTranMsg != 0
+	case propTimerDeliverMs, propTimerDelaySec, propTimerDelayMs:
+		return drop&dropTimer != 0
+	case propTimerOutMs:
+		return drop&dropTimerOut != 0
 	}
 	return false
 }
@@ -114,6 +121,9 @@ type destination struct {
 	delayLevel  int32 // > 0: DELAY property to write (send-back)
 	half        bool  // a transactional half message
 	drop        int   // more properties to drop (drop* bits)
+	// timerDeliverMs > 0: a timer message parked in rmq_sys_wheel_timer, due then;
+	// written as TIMER_DELIVER_MS and TIMER_OUT_MS.
+	timerDeliverMs int64
 }
 
 // delayLevelOf returns the DELAY property's level (0 when absent or not a number).
@@ -155,7 +165,9 @@ func routeSpecial(topic string, queueID int32, sysFlag int32, props []byte) (des
 	if txType == 0 || txType == record.SysFlagTxCommit {
 		if level := delayLevelOf(props); level > 0 {
 			level = min(level, MaxDelayLevel)
-			d = destination{topic: TopicSchedule, queueID: level - 1, realTopic: topic, realQueueID: queueID, parked: true}
+			// A delay level wins over timer properties, which are cleared (Java
+			// HookUtils.checkIfTimerMessage).
+			d = destination{topic: TopicSchedule, queueID: level - 1, realTopic: topic, realQueueID: queueID, parked: true, drop: dropTimer}
 		}
 	}
 	return d, sysFlag
@@ -178,6 +190,10 @@ func (b *Broker) buildProps(dst, props []byte, d *destination) []byte {
 	if d.parked {
 		dst = appendPropString(dst, record.PropRealTopic, d.realTopic)
 		dst = appendPropInt(dst, record.PropRealQueueID, int64(d.realQueueID))
+	}
+	if d.timerDeliverMs > 0 {
+		dst = appendPropInt(dst, propTimerDeliverMs, d.timerDeliverMs)
+		dst = appendPropInt(dst, propTimerOutMs, d.timerDeliverMs)
 	}
 	return appendPropString(dst, record.PropCluster, b.cfg.BrokerClusterName)
 }
