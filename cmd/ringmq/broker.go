@@ -163,6 +163,9 @@ func brokerConfig(conf brokerConf, dataDir string, advertised netip.AddrPort, re
 	c.TransactionTimeout = conf.TransactionTimeout
 	c.TransactionCheckMax = conf.TransactionCheckMax
 	c.OrderlyLockExpiry = conf.LockMaxLiveTime
+	c.TimerWheelEnable = conf.TimerWheelEnable
+	c.TimerMaxDelay = conf.TimerMaxDelay
+	c.TimerPrecision = conf.TimerPrecision
 	c.Recorder = rec
 	return c
 }

@@ -89,6 +89,9 @@ type brokerConf struct {
 	TransactionCheckInt time.Duration
 	RegisterPeriod      time.Duration // registerNameServerPeriod
 	LockMaxLiveTime     time.Duration // rebalanceLockMaxLiveTime
+	TimerWheelEnable    bool          // timerWheelEnable: 5.x timer messages
+	TimerMaxDelay       time.Duration // timerMaxDelaySec
+	TimerPrecision      time.Duration // timerPrecisionMs: the wheel's slot width
 	IOBackend           string
 	AdminListen         string
 	HDRLogPath          string
@@ -128,6 +131,9 @@ func defaultBrokerConf() brokerConf {
 		TransactionCheckInt: 60 * time.Second,
 		RegisterPeriod:      30 * time.Second,
 		LockMaxLiveTime:     60 * time.Second,
+		TimerWheelEnable:    true,
+		TimerMaxDelay:       259200 * time.Second,
+		TimerPrecision:      time.Second,
 		IOBackend:           "pwrite",
 		AdminListen:         "127.0.0.1:10980",
 	}
@@ -181,6 +187,9 @@ var confKeys = []confKey{
 	{"transactionCheckInterval", func(c *brokerConf, v string) error { return setMillis(&c.TransactionCheckInt, v) }},
 	{"registerNameServerPeriod", func(c *brokerConf, v string) error { return setRegisterPeriod(&c.RegisterPeriod, v) }},
 	{"rebalanceLockMaxLiveTime", func(c *brokerConf, v string) error { return setMillis(&c.LockMaxLiveTime, v) }},
+	{"timerWheelEnable", func(c *brokerConf, v string) error { return setBool(&c.TimerWheelEnable, v) }},
+	{"timerMaxDelaySec", func(c *brokerConf, v string) error { return setTimerMaxDelay(&c.TimerMaxDelay, v) }},
+	{"timerPrecisionMs", func(c *brokerConf, v string) error { return setTimerPrecision(&c.TimerPrecision, v) }},
 	// ringmq's own keys.
 	{"ioBackend", func(c *brokerConf, v string) error { return setEnum(&c.IOBackend, v, ioBackends...) }},
 	{"adminListen", func(c *brokerConf, v string) error { return setHostPort(&c.AdminListen, v) }},
@@ -387,6 +396,29 @@ func setIPv4(dst *netip.Addr, v string) error {
 func setMillis(dst *time.Duration, v string) error {
 	var n int64
 	if err := setInt(&n, v, 1, int64(24*time.Hour/time.Millisecond)); err != nil {
+		return fmt.Errorf("want milliseconds: %w", err)
+	}
+	*dst = time.Duration(n) * time.Millisecond
+	return nil
+}
+
+// setTimerMaxDelay reads timerMaxDelaySec: 1 s to 30 days (the wheel file holds two
+// horizons of slots: 16 MiB for the 3-day default at 1 s).
+func setTimerMaxDelay(dst *time.Duration, v string) error {
+	var n int64
+	if err := setInt(&n, v, 1, 30*86400); err != nil {
+		return fmt.Errorf("want seconds: %w", err)
+	}
+	*dst = time.Duration(n) * time.Second
+	return nil
+}
+
+// setTimerPrecision reads timerPrecisionMs: 10 ms to 1 min. It is the width of a wheel
+// slot (how early a slot is read), not a rounding of due times: ringmq delivers at the
+// exact TIMER_DELIVER_MS.
+func setTimerPrecision(dst *time.Duration, v string) error {
+	var n int64
+	if err := setInt(&n, v, 10, 60000); err != nil {
 		return fmt.Errorf("want milliseconds: %w", err)
 	}
 	*dst = time.Duration(n) * time.Millisecond
