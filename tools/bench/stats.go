@@ -81,29 +81,36 @@ func summarize(h *hdr.Histogram) LatencySummary {
 	}
 	s.AvgUs = h.Mean() / 1e3
 	s.MaxUs = float64(h.Max()) / 1e3
-	for _, p := range reportPercentiles {
-		s.PercentileUs[percentileKey(p)] = float64(h.ValueAtQuantile(p)) / 1e3
+	// One pass over the counts for all percentiles (ValueAtQuantile walks them once per
+	// percentile) and one for both SLO fractions: the reporter does this for every metric
+	// every interval on the generator's CPUs (BenchmarkSummarize).
+	ps := append([]float64(nil), reportPercentiles...) // ValueAtPercentiles sorts its argument
+	for p, v := range h.ValueAtPercentiles(ps) {
+		s.PercentileUs[percentileKey(p)] = float64(v) / 1e3
 	}
-	s.Under1ms = fractionAtOrBelow(h, slo1msNs)
-	s.Under10ms = fractionAtOrBelow(h, slo10msNs)
+	s.Under1ms, s.Under10ms = fractionsAtOrBelow(h, slo1msNs, slo10msNs)
 	return s
 }
 
-// fractionAtOrBelow is the share of recorded values <= limitNs (to the histogram's
-// precision: values in limitNs's bucket count as at or below it).
-func fractionAtOrBelow(h *hdr.Histogram, limitNs int64) float64 {
+// fractionsAtOrBelow is the share of recorded values <= limitANs and <= limitBNs
+// (limitANs < limitBNs), to the histogram's precision: values in a limit's bucket count
+// as at or below it.
+func fractionsAtOrBelow(h *hdr.Histogram, limitANs, limitBNs int64) (a, b float64) {
 	total := h.TotalCount()
 	if total == 0 {
-		return 0
+		return 0, 0
 	}
-	var below int64
-	for _, b := range h.Distribution() {
-		if b.From > limitNs {
+	var belowA, belowB int64
+	for _, bar := range h.Distribution() {
+		if bar.From > limitBNs {
 			break
 		}
-		below += b.Count
+		if bar.From <= limitANs {
+			belowA += bar.Count
+		}
+		belowB += bar.Count
 	}
-	return float64(below) / float64(total)
+	return float64(belowA) / float64(total), float64(belowB) / float64(total)
 }
 
 // P returns percentile p in microseconds (0 when p was not computed).
