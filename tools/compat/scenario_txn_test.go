@@ -387,6 +387,49 @@ func testTransactionStatesSurviveRestart(t *testing.T, kill bool) {
 	}
 }
 
+// TestTransactionCommitRacingKill: 5 transactions commit in ExecuteLocalTransaction and
+// the broker is SIGKILLed the moment the last SendMessageInTransaction returns, so its
+// END_TRANSACTION (oneway) may be unread, half applied (commit stored, op record not) or
+// done. After the restart each of the 5 is delivered exactly once: the first 4 are never
+// checked (their commits landed before the next send), the last at most once (if its
+// commit was lost the check commits it; if only its op record was, the broker finds the
+// commit in the topic and does not ask).
+func TestTransactionCommitRacingKill(t *testing.T) {
+	t.Parallel()
+	c := startClusterConf(t, txnRestartConf...)
+	const topic = "compat-txn-kill-commit"
+	c.createTopic(topic, defaultQueues)
+	x := newTxnLog()
+	tp := c.newTxnProducer(x, topic+"-pg")
+	var ids []string
+	for i := range 5 {
+		id, st := sendTxn(t, tp, topic, planCommit, i, planCommit)
+		if st != primitive.CommitMessageState {
+			t.Fatalf("%s: local state %v, want commit", id, st)
+		}
+		ids = append(ids, id)
+	}
+	c.restartBroker(true)
+	after, _ := sendTxn(t, tp, topic, "after", 0, planCommit)
+	r := newRecorder()
+	c.startConsumer(r, consumerSpec{group: topic + "-g", name: "txn", topic: topic})
+	r.waitCount(t, "committed", len(ids)+1, 30*time.Second, nil)
+	// Three check rounds: nothing more is delivered.
+	all := r.quiet(3*time.Second, nil)
+	checkOnce(t, "committed before the kill, and after", all, append(ids, after))
+	checkResolvedFirst(t, x, all)
+	for i, id := range append(ids, after) {
+		n, limit := x.checked(id), 0
+		if i == len(ids)-1 {
+			limit = 1
+		}
+		if n > limit {
+			t.Errorf("%s: checked %d times, want at most %d", id, n, limit)
+		}
+	}
+	t.Logf("the last transaction was checked %d times after the kill", x.checked(ids[len(ids)-1]))
+}
+
 // checkResolvedFirst fails the test for a delivery before its local transaction (or the
 // check) returned Commit.
 func checkResolvedFirst(t testing.TB, x *txnLog, gs []got) {
