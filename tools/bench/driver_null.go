@@ -101,9 +101,13 @@ func (d *nullDriver) NewConsumer(ctx context.Context, spec ConsumerSpec, sink Si
 	return &nullConsumer{t: t, spec: spec, sink: sink}, nil
 }
 
-// respond is the responder goroutine: ack, then deliver to consumers.
+// respond is the responder goroutine: ack, then deliver to consumers. The header is
+// handed to the sinks from the responder's own buffer: slicing the received request's
+// array for an interface call would move every request to the heap (a GC every few
+// seconds at 10,000 msg/s, TestAckPathAllocs).
 func (d *nullDriver) respond() {
 	defer d.wg.Done()
+	header := make([]byte, PayloadHeaderBytes)
 	for {
 		select {
 		case <-d.stop:
@@ -113,8 +117,9 @@ func (d *nullDriver) respond() {
 			r.topic.mu.RLock()
 			sinks := r.topic.mu.sinks[r.partition]
 			r.topic.mu.RUnlock()
+			copy(header, r.header[:])
 			for _, s := range sinks {
-				s.Received(r.header[:], MonoNowNs())
+				s.Received(header, MonoNowNs())
 			}
 		}
 	}
