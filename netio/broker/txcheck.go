@@ -157,7 +157,14 @@ func (t *txChecker) readOps() bool {
 // applyOp records one op record; false when the table is full (the record is not read).
 func (t *txChecker) applyOp(v record.View) bool {
 	tag, _ := v.Property(record.PropTags)
+	if _, own := t.ownOps[v.QueueOffset()]; own && string(tag) == opCheckTag {
+		delete(t.ownOps, v.QueueOffset()) // counted when written
+		return true
+	}
 	body := v.Body()
+	if len(t.halves)+bytes.Count(body, []byte{','})+1 > maxTxTracked {
+		return false // all or nothing: a check record must not count twice
+	}
 	for len(body) > 0 { // Java 5 writes "q1,q2,...": accept it
 		item := body
 		if i := bytes.IndexByte(body, ','); i >= 0 {
@@ -171,9 +178,6 @@ func (t *txChecker) applyOp(v record.View) bool {
 		}
 		st := t.halves[q]
 		if st == nil {
-			if len(t.halves) >= maxTxTracked {
-				return false
-			}
 			st = &txState{firstOp: v.QueueOffset()}
 			t.halves[q] = st
 		}
@@ -181,11 +185,7 @@ func (t *txChecker) applyOp(v record.View) bool {
 		case opTag:
 			st.resolved = true
 		case opCheckTag:
-			if _, own := t.ownOps[v.QueueOffset()]; own {
-				delete(t.ownOps, v.QueueOffset()) // counted when written
-			} else {
-				st.checks++
-			}
+			st.checks++
 		}
 	}
 	return true
@@ -206,9 +206,10 @@ func (t *txChecker) walkHalves(now time.Time, caughtUp bool) {
 		for _, rec := range t.res.Records {
 			scanned++
 			v, err := record.Decode(rec)
-			if err != nil {
-				offset++
-				contiguous = false
+			if err != nil { // cannot be resolved or checked: pass it
+				if offset++; contiguous {
+					t.halfMin = offset
+				}
 				continue
 			}
 			q := v.QueueOffset()
