@@ -17,31 +17,63 @@ const scheduleProgressGroup = "%SCHEDULE%"
 const (
 	scheduleBatch       = 32              // records read per level per round
 	scheduleMaxIdle     = time.Second     // re-check at least this often
-	scheduleRetryFailed = 3 * time.Second // after a failed re-put
+	scheduleRetryFailed = 3 * time.Second // after a failed read or re-put
+	// scheduleMaxRounds bounds the rounds run back to back before the loop looks at stop
+	// and its wake channel again (scheduleMaxRounds * scheduleBatch records per level).
+	scheduleMaxRounds = 64
 )
 
 // scheduler delivers the messages parked in SCHEDULE_TOPIC_XXXX (DELAY messages and
 // consumer retries) to their REAL_TOPIC / REAL_QID once their delay has passed, as Java's
 // ScheduleMessageService does: one consume queue per level, read in order (a level's
 // messages come due in store order), each re-put with DELAY removed, then the level's
-// progress committed. It runs on one goroutine, never on a connection's reader: the due
-// messages of a batch are appended together and the progress moves once they are durable. A crash after a re-put and before the
-// progress is persisted delivers that message again: at least once, as in RocketMQ.
+// progress committed. It runs on one goroutine, never on a connection's reader.
+//
+// The delivery contract: a message parked at store time T (milliseconds, as recorded) at
+// level L is re-put not before T + 1 ms + delay(L): the record keeps only the millisecond,
+// so the end of that millisecond is the earliest instant that is after the real store
+// instant + the delay. Java re-puts from T + delay; the extra millisecond is what makes
+// "not before" hold against the real store instant.
+//
+// The work goes in rounds (round): each level that has something due, or whose next due
+// time is not known, gets one batch read and its due messages appended; then the round
+// waits once for all of its appends to be durable (they share group commits) and moves
+// each level's progress. A level with a backlog therefore never holds another level's due
+// messages back by more than one batch, and a burst costs one durability wait per round,
+// not one per level. A level whose first pending message is known to be due later is not
+// read at all until then: the wake-ups that parked messages cause (one per arrival in
+// SCHEDULE_TOPIC_XXXX) cost a read only for the levels that had nothing pending. A crash
+// after a re-put and before the progress is persisted delivers that message again: at
+// least once, as in RocketMQ.
 type scheduler struct {
-	b       *Broker
-	levels  []time.Duration
-	wake    chan struct{} // capacity 1: a parked message arrived
-	res     engine.GetResult
-	results [scheduleBatch]engine.PutResult
-	wait    putWaiter
-	props   []byte
+	b      *Broker
+	levels []time.Duration
+	wake   chan struct{} // capacity 1: a parked message arrived
+	res    engine.GetResult
+	wait   putWaiter
+	props  []byte
+	lv     []levelState // by level-1
+}
+
+// levelState is the delivery service's view of one level between rounds.
+type levelState struct {
+	// nextDue is when the level's first pending message is due; zero when not known (the
+	// level was empty at its last read, or has not been read yet).
+	nextDue time.Time
+	// from and to are this round's batch: the progress before it and after the records it
+	// delivered (or skipped); to is committed once the round's appends are durable.
+	from, to int64
+	// read: the level was read this round; full: every record of a full batch was due,
+	// so more may be due at once.
+	read, full bool
+	results    [scheduleBatch]engine.PutResult
 }
 
 func newScheduler(b *Broker, levels []time.Duration) *scheduler {
 	if len(levels) == 0 {
 		levels = engine.DefaultDelayLevels
 	}
-	return &scheduler{b: b, levels: levels, wake: make(chan struct{}, 1)}
+	return &scheduler{b: b, levels: levels, wake: make(chan struct{}, 1), lv: make([]levelState, len(levels))}
 }
 
 // onArrival is called from the store's arrival listener; it never blocks.
@@ -62,10 +94,11 @@ func (s *scheduler) run(stop <-chan struct{}) {
 		case <-s.wake:
 		case <-timer.C:
 		}
-		next := time.Now().Add(scheduleMaxIdle)
-		for level := 1; level <= len(s.levels); level++ {
-			if due, ok := s.deliverLevel(level, stop); ok && due.Before(next) {
-				next = due
+		var next time.Time
+		more := false
+		for range scheduleMaxRounds {
+			if next, more = s.round(time.Now()); !more || stopping(stop) {
+				break
 			}
 		}
 		if !timer.Stop() {
@@ -74,70 +107,129 @@ func (s *scheduler) run(stop <-chan struct{}) {
 			default:
 			}
 		}
-		timer.Reset(max(time.Until(next), time.Millisecond))
+		if more {
+			next = time.Now() // a backlog: go on after a look at stop and wake
+		}
+		timer.Reset(time.Until(next))
 	}
 }
 
-// deliverLevel re-puts the due messages of one level and returns when the next one is due.
-func (s *scheduler) deliverLevel(level int, stop <-chan struct{}) (time.Time, bool) {
+func stopping(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// round delivers one batch of every level that has something due (or may have), waits
+// for the appends to be durable and commits the levels' progress. It returns when the next
+// round is needed at the latest, and whether a level had a full batch due (so the next
+// round is due now).
+func (s *scheduler) round(now time.Time) (time.Time, bool) {
+	next := now.Add(scheduleMaxIdle)
+	s.wait.reset()
+	failed := false
+	for level := 1; level <= len(s.lv); level++ {
+		st := &s.lv[level-1]
+		st.read, st.full = false, false
+		if !st.nextDue.IsZero() && st.nextDue.After(now) {
+			next = earlier(next, st.nextDue)
+			st.from, st.to = 0, 0
+			continue
+		}
+		if failed {
+			st.from, st.to = 0, 0 // the round stopped appending; read it next round
+			continue
+		}
+		readErr, appendFailed := s.readLevel(level, st, now)
+		st.read = readErr == nil
+		if readErr != nil {
+			s.b.log.Warn("delivery service: read failed", "level", level, "offset", st.from, "err", readErr)
+			st.nextDue, st.from, st.to = now.Add(scheduleRetryFailed), 0, 0
+		}
+		failed = appendFailed
+		if !st.nextDue.IsZero() {
+			next = earlier(next, st.nextDue)
+		}
+	}
+	if err := s.wait.wait(); err != nil {
+		// Some re-puts may be stored: every batch of the round is delivered again (at least once).
+		s.b.log.Warn("delivery service: re-put failed; retrying", "err", err)
+		retry := now.Add(scheduleRetryFailed)
+		for i := range s.lv {
+			if st := &s.lv[i]; st.read {
+				st.nextDue, st.full = retry, false
+			}
+		}
+		return earlier(next, retry), false
+	}
+	more := false
+	for i := range s.lv {
+		st := &s.lv[i]
+		if st.to != st.from {
+			if err := s.b.meta.CommitOffset(TopicSchedule, scheduleProgressGroup, int32(i), st.to); err != nil {
+				s.b.log.Error("delivery service: cannot record progress", "err", err)
+			}
+		}
+		more = more || st.full
+	}
+	return next, more
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// readLevel reads one batch of level from its progress and appends the messages of it
+// that are due at now (s.wait hears when they are durable). It sets st.from/st.to to the progress
+// before and after them, st.nextDue to the due time of the first message not yet due (zero
+// when the batch ran out), and st.full when the batch was full and all of it was due. It
+// returns the read's error, and whether an append failed (the error went to s.wait and
+// ended the batch).
+func (s *scheduler) readLevel(level int, st *levelState, now time.Time) (readErr error, appendFailed bool) {
 	b, queueID := s.b, int32(level-1)
 	offset, _ := b.meta.QueryOffset(TopicSchedule, scheduleProgressGroup, queueID)
-	if offset < b.store.MinOffset(TopicSchedule, queueID) {
-		offset = b.store.MinOffset(TopicSchedule, queueID)
+	offset = max(offset, b.store.MinOffset(TopicSchedule, queueID))
+	st.from, st.to, st.nextDue = offset, offset, time.Time{}
+	if err := b.store.GetMessages(TopicSchedule, queueID, offset, scheduleBatch, DefaultMaxPullBytes, nil, &s.res); err != nil {
+		return err, false
 	}
-	for {
-		if err := b.store.GetMessages(TopicSchedule, queueID, offset, scheduleBatch, DefaultMaxPullBytes, nil, &s.res); err != nil {
-			b.log.Warn("delivery service: read failed", "level", level, "offset", offset, "err", err)
-			return time.Now().Add(scheduleRetryFailed), true
-		}
-		if s.res.Status != engine.Found {
-			s.res.Release()
-			return time.Time{}, false
-		}
-		// Re-put every due message of the batch, then wait once: the appends share group
-		// commits instead of paying one fdatasync each.
-		var due time.Time
-		next := offset
-		s.wait.reset()
-		for i, rec := range s.res.Records {
-			v, err := record.Decode(rec)
-			if err != nil {
-				b.log.Error("delivery service: skipping a record that does not decode", "level", level, "err", err)
-				next = max(next, offset+int64(i)+1)
-				continue
-			}
-			at := time.UnixMilli(v.StoreTimestampMs()).Add(s.levels[min(level, len(s.levels))-1])
-			if at.After(time.Now()) {
-				due = at
-				break
-			}
-			if err := s.deliver(v, &s.results[i]); err != nil {
-				s.wait.fail(err)
-				break
-			}
-			next = v.QueueOffset() + 1
-		}
-		s.res.Release()
-		if err := s.wait.wait(); err != nil {
-			// Some re-puts may be stored: the whole batch is delivered again (at least once).
-			b.log.Warn("delivery service: re-put failed; retrying", "level", level, "err", err)
-			return time.Now().Add(scheduleRetryFailed), true
-		}
-		if next != offset {
-			offset = next
-			if err := b.meta.CommitOffset(TopicSchedule, scheduleProgressGroup, queueID, offset); err != nil {
-				b.log.Error("delivery service: cannot record progress", "err", err)
-			}
-		}
-		if !due.IsZero() {
-			return due, true
-		}
-		select {
-		case <-stop:
-			return time.Time{}, false
-		default:
-		}
+	defer s.res.Release()
+	if s.res.Status != engine.Found {
+		return nil, false
 	}
+	delay := s.levels[min(level, len(s.levels))-1]
+	for i, rec := range s.res.Records {
+		v, err := record.Decode(rec)
+		if err != nil {
+			b.log.Error("delivery service: skipping a record that does not decode", "level", level, "err", err)
+			st.to = max(st.to, offset+int64(i)+1)
+			continue
+		}
+		if at := dueTime(v.StoreTimestampMs(), delay); at.After(now) {
+			st.nextDue = at
+			return nil, false
+		}
+		if err := s.deliver(v, &st.results[i]); err != nil {
+			s.wait.fail(err)
+			return nil, true
+		}
+		st.to = v.QueueOffset() + 1
+	}
+	st.full = len(s.res.Records) == scheduleBatch
+	return nil, false
+}
+
+// dueTime is when a message stored at storeMs (as recorded, truncated to the millisecond)
+// with delay d may be delivered: the end of its store millisecond + d, so never before
+// the real store instant + d.
+func dueTime(storeMs int64, d time.Duration) time.Time {
+	return time.UnixMilli(storeMs + 1).Add(d)
 }
 
 // deliver appends a due parked message to its real topic and queue; s.wait hears when it
