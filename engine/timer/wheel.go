@@ -74,6 +74,7 @@ type Wheel struct {
 	cpSeq      uint64
 	failed     error
 	buf        []byte
+	window     []byte         // ReadSlot's read buffer
 	touched    map[int64]slot // slot index -> new state, within one Add
 	order      []int64        // touched slot indexes in first-touch order
 }
@@ -343,16 +344,35 @@ func (w *Wheel) writeSlots() error {
 	return nil
 }
 
+// readWindowBytes is how much of the log ReadSlot reads at once: a slot's entries were
+// appended close together when their messages arrived close together, so one read
+// usually serves many links of the chain.
+const readWindowBytes = 64 << 10
+
 // ReadSlot appends the entries of the slot starting at slotMs to dst, newest first.
 func (w *Wheel) ReadSlot(slotMs int64, dst []Entry) ([]Entry, error) {
 	s, err := w.readSlot(slotMs)
 	if err != nil {
 		return dst, err
 	}
+	if cap(w.window) < readWindowBytes {
+		w.window = make([]byte, readWindowBytes)
+	}
+	winStart, winEnd := int64(0), int64(0) // the log bytes w.window holds
 	for pos := s.lastPos; pos >= 0; {
-		e, prev, err := w.readEntry(pos)
-		if err != nil {
-			return dst, err
+		if pos < winStart || pos+EntrySizeBytes > winEnd {
+			if pos+EntrySizeBytes > w.logEnd {
+				return dst, &CorruptError{File: logName, Offset: pos, Reason: "chain points past the end of the log"}
+			}
+			winEnd = pos + EntrySizeBytes
+			winStart = max(0, winEnd-readWindowBytes)
+			if _, err := w.log.ReadAt(w.window[:winEnd-winStart], winStart); err != nil {
+				return dst, fmt.Errorf("timer: read %s at %d: %w", logName, winStart, err)
+			}
+		}
+		e, prev, ok := decodeEntry(w.window[pos-winStart:])
+		if !ok {
+			return dst, &CorruptError{File: logName, Offset: pos, Reason: "entry CRC mismatch"}
 		}
 		if e.SlotMs != slotMs || prev >= pos {
 			return dst, &CorruptError{File: logName, Offset: pos, Reason: fmt.Sprintf("entry of slot %d (prev %d) in the chain of slot %d", e.SlotMs, prev, slotMs)}

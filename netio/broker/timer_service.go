@@ -1,9 +1,9 @@
 package broker
 
 import (
-	"container/heap"
 	"errors"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringmq/ringmq/engine"
@@ -14,7 +14,8 @@ import (
 // Timer service bounds.
 const (
 	timerEnqueueBatch = 512                    // parked messages linked per Add (3 fdatasyncs)
-	timerDeliverBatch = 1024                   // re-puts per durability wait
+	timerDeliverBatch = 256                    // re-puts per durability wait
+	timerMaxInFlight  = 8                      // re-put batches appended and not yet durable
 	timerMaxHeap      = 1 << 20                // entries held in memory; loading pauses past it
 	timerMaxRounds    = 64                     // enqueue/deliver rounds per wake-up
 	timerMaxIdle      = time.Second            // re-check at least this often
@@ -34,17 +35,37 @@ type timerService struct {
 	w          *timer.Wheel
 	wake       chan struct{} // capacity 1: a parked message arrived
 	heap       timerHeap
-	pending    map[int64]int // slot start -> its entries in the heap
+	pending    map[int64]int // slot start -> its entries in the heap or in flight
 	loadedUpTo int64         // slots starting before it are in the heap or delivered
 	committed  struct{ deliveredMs, enqueue, logBytes int64 }
 	failedAt   time.Time // the last failure; the steps back off timerRetryFailed
 	res        engine.GetResult
 	links      []timer.Entry
 	slotBuf    []timer.Entry
-	due        []timer.Entry
-	results    [timerDeliverBatch]engine.PutResult
-	wait       putWaiter
+	done       chan *reputBatch // batches whose appends all finished (capacity timerMaxInFlight)
+	free       []*reputBatch
+	inFlight   int
 	props      []byte
+}
+
+// reputBatch is a batch of re-puts in flight: the appends' Done calls count down, and the
+// last one hands the batch back to the service goroutine.
+type reputBatch struct {
+	entries []timer.Entry
+	results [timerDeliverBatch]engine.PutResult
+	left    atomic.Int32
+	err     atomic.Pointer[error]
+	done    chan<- *reputBatch
+}
+
+// Done implements engine.Waiter; it runs on the flusher goroutine and never blocks.
+func (r *reputBatch) Done(_ *engine.PutResult, err error) {
+	if err != nil {
+		r.err.CompareAndSwap(nil, &err)
+	}
+	if r.left.Add(-1) == 0 {
+		r.done <- r
+	}
 }
 
 // newTimerService opens the wheel under StoreDir/timer and recovers its state.
@@ -56,7 +77,11 @@ func newTimerService(b *Broker) (*timerService, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &timerService{b: b, w: w, wake: make(chan struct{}, 1), pending: map[int64]int{}}
+	t := &timerService{b: b, w: w, wake: make(chan struct{}, 1), pending: map[int64]int{},
+		done: make(chan *reputBatch, timerMaxInFlight)}
+	for range timerMaxInFlight {
+		t.free = append(t.free, &reputBatch{done: t.done})
+	}
 	t.loadedUpTo = rec.Checkpoint.DeliveredMs
 	if t.loadedUpTo == 0 {
 		t.loadedUpTo = w.SlotOf(nowMs())
@@ -91,10 +116,15 @@ func (t *timerService) run(stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
+			for t.inFlight > 0 { // each finishes within syncFlushTimeout
+				t.finished(<-t.done)
+			}
 			t.commit()
 			return
 		case <-t.wake:
 		case <-tm.C:
+		case r := <-t.done:
+			t.finished(r)
 		}
 		next := t.step(stop)
 		if !tm.Stop() {
@@ -137,7 +167,7 @@ func (t *timerService) step(stop <-chan struct{}) time.Time {
 	if at := time.UnixMilli(t.loadedUpTo).Add(-timerLookahead); at.Before(next) {
 		next = at
 	}
-	if len(t.heap) > 0 {
+	if len(t.heap) > 0 && len(t.free) > 0 { // with no free batch, a finished one wakes us
 		if at := time.UnixMilli(t.heap[0].DeliverMs); at.Before(next) {
 			next = at
 		}
@@ -152,7 +182,7 @@ func (t *timerService) fail(what string, err error) {
 
 // push puts e in the heap and counts it against its slot.
 func (t *timerService) push(e timer.Entry) {
-	heap.Push(&t.heap, e)
+	t.heap.push(e)
 	t.pending[e.SlotMs]++
 }
 
@@ -230,40 +260,61 @@ func (t *timerService) enqueue() int {
 	return len(t.res.Records)
 }
 
-// deliver re-puts every message of the heap that is due, a batch at a time, each batch
-// waiting once for durability; then their slots' counts drop.
+// deliver re-puts every message of the heap that is due, in batches that each wait once
+// for durability, up to timerMaxInFlight batches at a time (the appends of the next batch
+// do not wait for the fdatasync of the previous one). A batch's slots count down when it
+// is durable (finished).
 func (t *timerService) deliver() {
-	for len(t.heap) > 0 && t.heap[0].DeliverMs <= nowMs() {
-		t.due = t.due[:0]
-		for len(t.heap) > 0 && len(t.due) < timerDeliverBatch && t.heap[0].DeliverMs <= nowMs() {
-			t.due = append(t.due, heap.Pop(&t.heap).(timer.Entry))
+	for len(t.heap) > 0 && t.heap[0].DeliverMs <= nowMs() && len(t.free) > 0 {
+		select {
+		case r := <-t.done:
+			t.finished(r)
+		default:
 		}
-		t.wait.reset()
-		for i := range t.due {
-			if err := t.reput(&t.due[i], &t.results[i]); err != nil {
-				t.wait.fail(err)
+		r := t.free[len(t.free)-1]
+		t.free = t.free[:len(t.free)-1]
+		r.entries = r.entries[:0]
+		r.err.Store(nil)
+		for len(t.heap) > 0 && len(r.entries) < timerDeliverBatch && t.heap[0].DeliverMs <= nowMs() {
+			r.entries = append(r.entries, t.heap.pop())
+		}
+		t.inFlight++
+		r.left.Store(1) // held until every append is handed over
+		for i := range r.entries {
+			r.left.Add(1)
+			if err := t.reput(&r.entries[i], &r.results[i], r); err != nil {
+				r.left.Add(-1)
+				r.err.CompareAndSwap(nil, &err)
 				break
 			}
 		}
-		if err := t.wait.wait(); err != nil {
-			for _, e := range t.due { // at least once: the whole batch again
-				heap.Push(&t.heap, e)
-			}
-			t.fail("re-put failed", err)
-			return
+		r.Done(nil, nil)
+	}
+}
+
+// finished takes back a batch whose appends all finished: its messages are delivered, or,
+// if one failed, the whole batch goes back to the heap (at least once).
+func (t *timerService) finished(r *reputBatch) {
+	t.inFlight--
+	if errp := r.err.Load(); errp != nil {
+		for _, e := range r.entries {
+			t.heap.push(e)
 		}
-		for _, e := range t.due {
+		t.fail("re-put failed", *errp)
+	} else {
+		for _, e := range r.entries {
 			if t.pending[e.SlotMs]--; t.pending[e.SlotMs] <= 0 {
 				delete(t.pending, e.SlotMs)
 			}
 		}
 	}
+	t.free = append(t.free, r)
 }
 
-// reput appends the parked message of e to its real topic and queue; t.wait hears when
-// it is durable. A message that cannot be delivered (gone from the commit log, no
+// reput appends the parked message of e to its real topic and queue; w hears when it is
+// durable. A message that cannot be delivered (gone from the commit log, no
 // REAL_TOPIC, topic deleted) is dropped with a log line and counts as delivered.
-func (t *timerService) reput(e *timer.Entry, res *engine.PutResult) error {
+func (t *timerService) reput(e *timer.Entry, res *engine.PutResult, w engine.Waiter) error {
 	b := t.b
 	rec, release, err := b.store.ReadRecord(e.CommitLogOffset)
 	if err != nil {
@@ -298,12 +349,7 @@ func (t *timerService) reput(e *timer.Entry, res *engine.PutResult) error {
 		BornTimestampMs: v.BornTimestampMs(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
 		PreparedTransactionOffset: v.PreparedTransactionOffset(), Body: v.Body(), Properties: t.props,
 	}
-	t.wait.add()
-	if err := b.store.Append(&m, res, &t.wait); err != nil {
-		t.wait.done()
-		return err
-	}
-	return nil
+	return b.store.Append(&m, res, w)
 }
 
 // commit records the progress when it moved: every slot before the oldest one with
@@ -327,21 +373,50 @@ func (t *timerService) commit() {
 // close closes the wheel; the service has stopped.
 func (t *timerService) close() error { return t.w.Close() }
 
-// timerHeap orders entries by due time (then queue offset: store order).
+// timerHeap is a binary min-heap of entries by due time (then queue offset: store
+// order); typed, so pushes and pops do not box entries.
 type timerHeap []timer.Entry
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
+func (h timerHeap) less(i, j int) bool {
 	if h[i].DeliverMs != h[j].DeliverMs {
 		return h[i].DeliverMs < h[j].DeliverMs
 	}
 	return h[i].QueueOffset < h[j].QueueOffset
 }
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer.Entry)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+func (h *timerHeap) push(e timer.Entry) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !q.less(i, parent) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *timerHeap) pop() timer.Entry {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < n && q.less(l, small) {
+			small = l
+		}
+		if r := l + 1; r < n && q.less(r, small) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		q[i], q[small] = q[small], q[i]
+		i = small
+	}
+	*h = q
+	return top
 }

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/ringmq/ringmq/engine"
 	"github.com/ringmq/ringmq/engine/meta"
 	"github.com/ringmq/ringmq/engine/record"
+	"github.com/ringmq/ringmq/engine/timer"
 	"github.com/ringmq/ringmq/flush/vfs"
 	"github.com/ringmq/ringmq/netio/remoting"
 )
@@ -224,4 +227,30 @@ func TestTimerSurvivesRestart(t *testing.T) {
 		tb2 := startBroker(t, "/store", crashed, shortTimer)
 		checkTimerDelivered(t, sends, pullDelivered(t, tb2.dial(nil), "TS", len(sends)))
 	})
+}
+
+// The heap pops by due time, then queue offset, whatever the push order.
+func TestTimerHeapOrder(t *testing.T) {
+	var h timerHeap
+	var want []timer.Entry
+	for i := range 500 {
+		e := timer.Entry{DeliverMs: int64((i * 7919) % 97), QueueOffset: int64((i * 104729) % 500)}
+		h.push(e)
+		want = append(want, e)
+		if i%7 == 0 { // interleave pops with pushes
+			want = slices.DeleteFunc(want, func(x timer.Entry) bool { return x == h[0] })
+			h.pop()
+		}
+	}
+	slices.SortFunc(want, func(a, b timer.Entry) int {
+		return cmp.Or(cmp.Compare(a.DeliverMs, b.DeliverMs), cmp.Compare(a.QueueOffset, b.QueueOffset))
+	})
+	for i, w := range want {
+		if got := h.pop(); got != w {
+			t.Fatalf("pop %d: got %+v, want %+v", i, got, w)
+		}
+	}
+	if len(h) != 0 {
+		t.Fatalf("%d entries left", len(h))
+	}
 }
