@@ -376,8 +376,9 @@ func (b *Broker) startBackground() {
 	go func() { defer b.bg.Done(); b.txc.run(b.stop) }()
 	go func() { defer b.bg.Done(); b.housekeeping(b.stop) }()
 	if b.timers != nil {
-		b.bg.Add(1)
-		go func() { defer b.bg.Done(); b.timers.run(b.stop) }()
+		b.bg.Add(2)
+		go func() { defer b.bg.Done(); b.timers.runWheel(b.stop) }()
+		go func() { defer b.bg.Done(); b.timers.runDelivery(b.stop) }()
 	}
 	b.reg.start()
 }

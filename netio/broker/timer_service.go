@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"path"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,39 +18,57 @@ const (
 	timerDeliverBatch = 256                    // re-puts per durability wait
 	timerMaxInFlight  = 8                      // re-put batches appended and not yet durable
 	timerMaxHeap      = 1 << 20                // entries held in memory; loading pauses past it
-	timerMaxRounds    = 64                     // enqueue/deliver rounds per wake-up
+	timerMaxRounds    = 64                     // enqueue rounds per wake-up
 	timerMaxIdle      = time.Second            // re-check at least this often
 	timerRetryFailed  = 3 * time.Second        // after a failed read, link or re-put
 	timerLookahead    = 200 * time.Millisecond // read a slot this long before it starts
 )
 
-// timerService delivers timer messages (docs/timer.md). One goroutine owns it and the
-// wheel: an enqueue step links the messages parked in rmq_sys_wheel_timer queue 0 into
-// the on-disk wheel (engine/timer); a load step reads each slot's chain into a min-heap by
-// exact due time a little before the slot starts; a deliver step re-puts every message
-// whose time has come to its REAL_TOPIC / REAL_QID, a batch sharing one durability wait;
-// a commit step records the progress. Delivery is at least once: a crash between a re-put
-// and the commit that covers it delivers that message again.
+// timerService delivers timer messages (docs/timer.md) with two goroutines, so that the
+// fdatasyncs of the wheel never delay a due message:
+//
+//   - the wheel goroutine (runWheel) owns the on-disk wheel (engine/timer): it links the
+//     messages parked in rmq_sys_wheel_timer queue 0 into it (enqueue), reads each slot's
+//     chain into the heap a little before the slot starts (load), and records the
+//     progress (commit);
+//   - the delivery goroutine (runDelivery) owns the re-puts: at each message's exact due
+//     time it appends it to its REAL_TOPIC / REAL_QID, in batches that each wait once for
+//     durability, several batches in flight.
+//
+// They share only mu: the min-heap of loaded entries by due time, and per slot the count
+// of its entries not yet durably re-put; no lock is held across a system call. Delivery
+// is at least once: a crash between a re-put and the commit that covers it delivers that
+// message again.
 type timerService struct {
-	b          *Broker
+	b    *Broker
+	wake chan struct{} // capacity 1: a parked message arrived (wheel goroutine)
+	kick chan struct{} // capacity 1: the heap got entries (delivery goroutine)
+	mu   struct {
+		sync.Mutex
+		heap    timerHeap
+		pending map[int64]int // slot start -> its entries in the heap or in flight
+	}
+	deliveryStopped chan struct{}
+
+	// The wheel goroutine's.
 	w          *timer.Wheel
-	wake       chan struct{} // capacity 1: a parked message arrived
-	heap       timerHeap
-	pending    map[int64]int // slot start -> its entries in the heap or in flight
-	loadedUpTo int64         // slots starting before it are in the heap or delivered
+	loadedUpTo int64 // slots starting before it are in the heap or delivered
 	committed  struct{ deliveredMs, enqueue, logBytes int64 }
 	failedAt   time.Time // the last failure; the steps back off timerRetryFailed
 	res        engine.GetResult
 	links      []timer.Entry
 	slotBuf    []timer.Entry
-	done       chan *reputBatch // batches whose appends all finished (capacity timerMaxInFlight)
-	free       []*reputBatch
-	inFlight   int
-	props      []byte
+
+	// The delivery goroutine's.
+	done            chan *reputBatch // batches whose appends all finished (capacity timerMaxInFlight)
+	free            []*reputBatch
+	inFlight        int
+	deliverFailedAt time.Time
+	props           []byte
 }
 
 // reputBatch is a batch of re-puts in flight: the appends' Done calls count down, and the
-// last one hands the batch back to the service goroutine.
+// last one hands the batch back to the delivery goroutine.
 type reputBatch struct {
 	entries []timer.Entry
 	results [timerDeliverBatch]engine.PutResult
@@ -77,8 +96,9 @@ func newTimerService(b *Broker) (*timerService, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &timerService{b: b, w: w, wake: make(chan struct{}, 1), pending: map[int64]int{},
-		done: make(chan *reputBatch, timerMaxInFlight)}
+	t := &timerService{b: b, w: w, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		deliveryStopped: make(chan struct{}), done: make(chan *reputBatch, timerMaxInFlight)}
+	t.mu.pending = map[int64]int{}
 	for range timerMaxInFlight {
 		t.free = append(t.free, &reputBatch{done: t.done})
 	}
@@ -90,7 +110,7 @@ func newTimerService(b *Broker) (*timerService, error) {
 	// delivered from memory; the others are found when their slot is read.
 	for _, e := range rec.Tail {
 		if e.SlotMs < t.loadedUpTo {
-			t.push(e)
+			t.pushLocked(e) // no goroutine runs yet
 		}
 	}
 	t.committed.deliveredMs = rec.Checkpoint.DeliveredMs
@@ -103,42 +123,61 @@ func newTimerService(b *Broker) (*timerService, error) {
 }
 
 // onArrival is called from the store's arrival listener; it never blocks.
-func (t *timerService) onArrival() {
+func (t *timerService) onArrival() { signal(t.wake) }
+
+func (t *timerService) kickDelivery() { signal(t.kick) }
+
+func signal(c chan struct{}) {
 	select {
-	case t.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-func (t *timerService) run(stop <-chan struct{}) {
+// pushLocked puts e in the heap and counts it against its slot; t.mu is held.
+func (t *timerService) pushLocked(e timer.Entry) {
+	t.mu.heap.push(e)
+	t.mu.pending[e.SlotMs]++
+}
+
+func timeMin(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// resetTimer re-arms tm to fire at next.
+func resetTimer(tm *time.Timer, next time.Time) {
+	if !tm.Stop() {
+		select {
+		case <-tm.C:
+		default:
+		}
+	}
+	tm.Reset(max(time.Until(next), 0))
+}
+
+// runWheel is the wheel goroutine. On stop it waits for the delivery goroutine, so that
+// its last commit counts every re-put that became durable.
+func (t *timerService) runWheel(stop <-chan struct{}) {
 	tm := time.NewTimer(0)
 	defer tm.Stop()
 	for {
 		select {
 		case <-stop:
-			for t.inFlight > 0 { // each finishes within syncFlushTimeout
-				t.finished(<-t.done)
-			}
+			<-t.deliveryStopped
 			t.commit()
 			return
 		case <-t.wake:
 		case <-tm.C:
-		case r := <-t.done:
-			t.finished(r)
 		}
-		next := t.step(stop)
-		if !tm.Stop() {
-			select {
-			case <-tm.C:
-			default:
-			}
-		}
-		tm.Reset(max(time.Until(next), 0))
+		resetTimer(tm, t.step(stop))
 	}
 }
 
-// step runs the steps until nothing is left to do now (bounded) and returns when it is
-// next needed.
+// step links, loads and commits until nothing is left to do now (bounded) and returns
+// when it is next needed.
 func (t *timerService) step(stop <-chan struct{}) time.Time {
 	if !t.failedAt.IsZero() && time.Since(t.failedAt) < timerRetryFailed {
 		return t.failedAt.Add(timerRetryFailed)
@@ -146,9 +185,7 @@ func (t *timerService) step(stop <-chan struct{}) time.Time {
 	t.failedAt = time.Time{}
 	for range timerMaxRounds {
 		t.load()
-		t.deliver()
-		linked := t.enqueue()
-		if linked == 0 || !t.failedAt.IsZero() {
+		if t.enqueue() == 0 || !t.failedAt.IsZero() {
 			break
 		}
 		select {
@@ -158,21 +195,11 @@ func (t *timerService) step(stop <-chan struct{}) time.Time {
 		}
 	}
 	t.load()
-	t.deliver()
 	t.commit()
 	if !t.failedAt.IsZero() {
 		return t.failedAt.Add(timerRetryFailed)
 	}
-	next := time.Now().Add(timerMaxIdle)
-	if at := time.UnixMilli(t.loadedUpTo).Add(-timerLookahead); at.Before(next) {
-		next = at
-	}
-	if len(t.heap) > 0 && len(t.free) > 0 { // with no free batch, a finished one wakes us
-		if at := time.UnixMilli(t.heap[0].DeliverMs); at.Before(next) {
-			next = at
-		}
-	}
-	return next
+	return timeMin(time.Now().Add(timerMaxIdle), time.UnixMilli(t.loadedUpTo).Add(-timerLookahead))
 }
 
 func (t *timerService) fail(what string, err error) {
@@ -180,27 +207,34 @@ func (t *timerService) fail(what string, err error) {
 	t.failedAt = time.Now()
 }
 
-// push puts e in the heap and counts it against its slot.
-func (t *timerService) push(e timer.Entry) {
-	t.heap.push(e)
-	t.pending[e.SlotMs]++
-}
-
 // load reads the chains of the slots that start within timerLookahead, oldest first
-// (after a downtime: every slot since the checkpoint, at once).
+// (after a downtime: every slot since the checkpoint, at once), into the heap.
 func (t *timerService) load() {
 	horizon := nowMs() + timerLookahead.Milliseconds()
-	for t.loadedUpTo <= horizon && len(t.heap) < timerMaxHeap {
+	loaded := false
+	for t.loadedUpTo <= horizon {
+		t.mu.Lock()
+		full := len(t.mu.heap) >= timerMaxHeap
+		t.mu.Unlock()
+		if full {
+			break
+		}
 		var err error
 		t.slotBuf, err = t.w.ReadSlot(t.loadedUpTo, t.slotBuf[:0])
 		if err != nil {
 			t.fail("cannot read a wheel slot", err)
-			return
+			break
 		}
+		t.mu.Lock()
 		for _, e := range t.slotBuf {
-			t.push(e)
+			t.pushLocked(e)
 		}
+		t.mu.Unlock()
+		loaded = loaded || len(t.slotBuf) > 0
 		t.loadedUpTo += t.w.PrecisionMs()
+	}
+	if loaded {
+		t.kickDelivery()
 	}
 }
 
@@ -252,33 +286,89 @@ func (t *timerService) enqueue() int {
 		t.fail("cannot link parked messages into the wheel", err)
 		return 0
 	}
+	t.mu.Lock()
 	for _, e := range t.links {
 		if e.SlotMs < t.loadedUpTo {
-			t.push(e)
+			t.pushLocked(e)
 		}
 	}
+	t.mu.Unlock()
+	t.kickDelivery()
 	return len(t.res.Records)
 }
 
-// deliver re-puts every message of the heap that is due, in batches that each wait once
-// for durability, up to timerMaxInFlight batches at a time (the appends of the next batch
-// do not wait for the fdatasync of the previous one). A batch's slots count down when it
-// is durable (finished).
-func (t *timerService) deliver() {
-	for len(t.heap) > 0 && t.heap[0].DeliverMs <= nowMs() && len(t.free) > 0 {
+// commit records the progress when it moved: every slot before the oldest one with
+// messages still in the heap or in flight (or before the next slot to read) is delivered.
+func (t *timerService) commit() {
+	delivered := t.loadedUpTo
+	t.mu.Lock()
+	for slot := range t.mu.pending {
+		delivered = min(delivered, slot)
+	}
+	t.mu.Unlock()
+	c := &t.committed
+	if delivered == c.deliveredMs && t.w.EnqueueOffset() == c.enqueue && t.w.LogBytes() == c.logBytes {
+		return
+	}
+	if err := t.w.Commit(delivered); err != nil {
+		t.fail("cannot write the wheel's checkpoint", err)
+		return
+	}
+	c.deliveredMs, c.enqueue, c.logBytes = delivered, t.w.EnqueueOffset(), t.w.LogBytes()
+}
+
+// runDelivery is the delivery goroutine. On stop it waits for the batches in flight (each
+// finishes within syncFlushTimeout).
+func (t *timerService) runDelivery(stop <-chan struct{}) {
+	defer close(t.deliveryStopped)
+	tm := time.NewTimer(0)
+	defer tm.Stop()
+	for {
 		select {
+		case <-stop:
+			for t.inFlight > 0 {
+				t.finished(<-t.done)
+			}
+			return
+		case <-t.kick:
+		case <-tm.C:
 		case r := <-t.done:
 			t.finished(r)
-		default:
 		}
+		resetTimer(tm, t.deliver())
+	}
+}
+
+// deliver re-puts every due message of the heap, in batches that each wait once for
+// durability, up to timerMaxInFlight batches at a time (a batch's appends do not wait for
+// the fdatasync of the one before). It returns when it is next needed.
+func (t *timerService) deliver() time.Time {
+	idle := time.Now().Add(timerMaxIdle)
+	if !t.deliverFailedAt.IsZero() {
+		if time.Since(t.deliverFailedAt) < timerRetryFailed {
+			return t.deliverFailedAt.Add(timerRetryFailed)
+		}
+		t.deliverFailedAt = time.Time{}
+	}
+	for len(t.free) > 0 {
 		r := t.free[len(t.free)-1]
-		t.free = t.free[:len(t.free)-1]
 		r.entries = r.entries[:0]
-		r.err.Store(nil)
-		for len(t.heap) > 0 && len(r.entries) < timerDeliverBatch && t.heap[0].DeliverMs <= nowMs() {
-			r.entries = append(r.entries, t.heap.pop())
+		now := nowMs()
+		t.mu.Lock()
+		for len(t.mu.heap) > 0 && len(r.entries) < timerDeliverBatch && t.mu.heap[0].DeliverMs <= now {
+			r.entries = append(r.entries, t.mu.heap.pop())
 		}
+		next := idle
+		if len(t.mu.heap) > 0 {
+			next = timeMin(next, time.UnixMilli(t.mu.heap[0].DeliverMs))
+		}
+		t.mu.Unlock()
+		if len(r.entries) == 0 {
+			return next
+		}
+		t.free = t.free[:len(t.free)-1]
 		t.inFlight++
+		r.err.Store(nil)
 		r.left.Store(1) // held until every append is handed over
 		for i := range r.entries {
 			r.left.Add(1)
@@ -290,25 +380,28 @@ func (t *timerService) deliver() {
 		}
 		r.Done(nil, nil)
 	}
+	return idle // every batch is in flight: a finished one wakes the goroutine
 }
 
 // finished takes back a batch whose appends all finished: its messages are delivered, or,
 // if one failed, the whole batch goes back to the heap (at least once).
 func (t *timerService) finished(r *reputBatch) {
 	t.inFlight--
-	if errp := r.err.Load(); errp != nil {
-		for _, e := range r.entries {
-			t.heap.push(e)
-		}
-		t.fail("re-put failed", *errp)
-	} else {
-		for _, e := range r.entries {
-			if t.pending[e.SlotMs]--; t.pending[e.SlotMs] <= 0 {
-				delete(t.pending, e.SlotMs)
-			}
+	t.free = append(t.free, r)
+	errp := r.err.Load()
+	t.mu.Lock()
+	for _, e := range r.entries {
+		if errp != nil {
+			t.mu.heap.push(e)
+		} else if t.mu.pending[e.SlotMs]--; t.mu.pending[e.SlotMs] <= 0 {
+			delete(t.mu.pending, e.SlotMs)
 		}
 	}
-	t.free = append(t.free, r)
+	t.mu.Unlock()
+	if errp != nil {
+		t.b.log.Error("timer service: re-put failed; retrying", "err", *errp)
+		t.deliverFailedAt = time.Now()
+	}
 }
 
 // reput appends the parked message of e to its real topic and queue; w hears when it is
@@ -352,25 +445,7 @@ func (t *timerService) reput(e *timer.Entry, res *engine.PutResult, w engine.Wai
 	return b.store.Append(&m, res, w)
 }
 
-// commit records the progress when it moved: every slot before the oldest one with
-// messages still in the heap (or before the next slot to read) is delivered.
-func (t *timerService) commit() {
-	delivered := t.loadedUpTo
-	for slot := range t.pending {
-		delivered = min(delivered, slot)
-	}
-	c := &t.committed
-	if delivered == c.deliveredMs && t.w.EnqueueOffset() == c.enqueue && t.w.LogBytes() == c.logBytes {
-		return
-	}
-	if err := t.w.Commit(delivered); err != nil {
-		t.fail("cannot write the wheel's checkpoint", err)
-		return
-	}
-	c.deliveredMs, c.enqueue, c.logBytes = delivered, t.w.EnqueueOffset(), t.w.LogBytes()
-}
-
-// close closes the wheel; the service has stopped.
+// close closes the wheel; both goroutines have stopped.
 func (t *timerService) close() error { return t.w.Close() }
 
 // timerHeap is a binary min-heap of entries by due time (then queue offset: store
