@@ -11,8 +11,9 @@ import (
 )
 
 // spinBelowNs is the remaining wait under which the pacer spins on the clock instead of
-// sleeping: a sleep cannot end sooner than the kernel's wake-up latency (16-27 us here),
-// so spinning only the last couple of microseconds costs almost no CPU.
+// sleeping: a sleep cannot end sooner than the machine's wake-up latency (on the 2-vCPU
+// VM, p50 35-42 us with idle vCPUs halting, 14-21 us with /dev/cpu_dma_latency held at 0;
+// docs/benchmarks.md), so spinning only the last couple of microseconds costs almost no CPU.
 const spinBelowNs = 2_000
 
 // lockPacerThread pins the calling goroutine to its OS thread and sets that thread's
