@@ -52,7 +52,8 @@ type scheduler struct {
 	res    engine.GetResult
 	wait   putWaiter
 	props  []byte
-	lv     []levelState // by level-1
+	msg    engine.Message // the re-put being appended
+	lv     []levelState   // by level-1
 }
 
 // levelState is the delivery service's view of one level between rounds.
@@ -252,13 +253,15 @@ func (s *scheduler) deliver(v record.View, res *engine.PutResult) error {
 	s.props = appendPropsExcept(s.props[:0], props, dropDelay|dropReal)
 	s.props = appendProp(s.props, record.PropRealTopic, realTopic)
 	s.props = appendProp(s.props, record.PropRealQueueID, realQID)
-	m := engine.Message{
+	// The store encodes the message before Append returns, so one scheduler-owned
+	// Message serves every re-put (a local one would escape: no allocation per message).
+	s.msg = engine.Message{
 		Topic: tc.TopicName, QueueID: min(qid, int32(max(tc.QueueNums()-1, 0))), Flag: v.Flag(), SysFlag: v.SysFlag(),
 		BornTimestampMs: v.BornTimestampMs(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
 		PreparedTransactionOffset: v.PreparedTransactionOffset(), Body: v.Body(), Properties: s.props,
 	}
 	s.wait.add()
-	if err := s.b.store.Append(&m, res, &s.wait); err != nil {
+	if err := s.b.store.Append(&s.msg, res, &s.wait); err != nil {
 		s.wait.done()
 		return err
 	}

@@ -38,7 +38,7 @@ func TestDueTime(t *testing.T) {
 // idleBroker is a broker on a fresh store whose background work (the delivery service
 // among it) is not started, so a test can drive the scheduler's rounds itself. Every
 // level of its table is an hour long.
-func idleBroker(t *testing.T) *Broker {
+func idleBroker(t testing.TB) *Broker {
 	t.Helper()
 	dir := t.TempDir()
 	levels := make([]time.Duration, MaxDelayLevel)
@@ -72,15 +72,17 @@ func idleBroker(t *testing.T) *Broker {
 
 // park appends n messages (bodies "<level>-<i>") for queue 0 of topic at level, as the
 // send path parks them, and waits until they are durable and dispatched.
-func park(t *testing.T, b *Broker, topic string, level, n int) {
+func park(t testing.TB, b *Broker, topic string, level, n int) {
 	t.Helper()
+	q := int32(level - 1)
+	want := b.store.MaxOffset(TopicSchedule, q) + int64(n)
 	var w putWaiter
 	res := make([]engine.PutResult, n)
 	for i := range n {
 		p := record.AppendProperty(nil, record.PropDelay, strconv.Itoa(level))
 		p = record.AppendProperty(p, record.PropRealTopic, topic)
 		p = record.AppendProperty(p, record.PropRealQueueID, "0")
-		m := engine.Message{Topic: TopicSchedule, QueueID: int32(level - 1), Body: fmt.Appendf(nil, "%d-%d", level, i), Properties: p}
+		m := engine.Message{Topic: TopicSchedule, QueueID: q, Body: fmt.Appendf(nil, "%d-%d", level, i), Properties: p}
 		w.add()
 		if err := b.store.Append(&m, &res[i], &w); err != nil {
 			t.Fatalf("park %d at level %d: %v", i, level, err)
@@ -89,7 +91,7 @@ func park(t *testing.T, b *Broker, topic string, level, n int) {
 	if err := w.wait(); err != nil {
 		t.Fatalf("park at level %d: %v", level, err)
 	}
-	waitFor(t, "parked messages dispatched", func() bool { return b.store.MaxOffset(TopicSchedule, int32(level-1)) >= int64(n) })
+	waitFor(t, "parked messages dispatched", func() bool { return b.store.MaxOffset(TopicSchedule, q) >= want })
 }
 
 // delivered returns the bodies in queue 0 of topic, in queue order, once it holds n.
@@ -191,12 +193,56 @@ func TestScheduleRound(t *testing.T) {
 	}
 }
 
+// BenchmarkScheduleRound measures one round of the delivery service. "due" rounds
+// deliver one batch (scheduleBatch messages) at each of the first levels-many levels,
+// SYNC_FLUSH, so an op includes the round's one durability wait; parking the next batch
+// is not timed. "idle" rounds find a message pending at every level of the table and not
+// yet due: the cost of the wake-up each parked message causes.
+func BenchmarkScheduleRound(b *testing.B) {
+	for _, levels := range []int{1, 4, MaxDelayLevel} {
+		b.Run(fmt.Sprintf("due/levels=%d", levels), func(b *testing.B) {
+			br := idleBroker(b)
+			if _, err := br.ensureSystemTopic("BENCH", 1); err != nil {
+				b.Fatal(err)
+			}
+			later := time.Now().Add(48 * time.Hour)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				for level := 1; level <= levels; level++ {
+					park(b, br, "BENCH", level, scheduleBatch)
+				}
+				b.StartTimer()
+				if _, more := br.sched.round(later); !more {
+					b.Fatal("a round of full batches: more = false")
+				}
+			}
+			b.ReportMetric(float64(b.N*levels*scheduleBatch)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+	b.Run("idle", func(b *testing.B) {
+		br := idleBroker(b)
+		if _, err := br.ensureSystemTopic("BENCH", 1); err != nil {
+			b.Fatal(err)
+		}
+		for level := 1; level <= MaxDelayLevel; level++ {
+			park(b, br, "BENCH", level, 1)
+		}
+		now := time.Now()
+		br.sched.round(now) // learns every level's due time
+		b.ReportAllocs()
+		for b.Loop() {
+			br.sched.round(now)
+		}
+	})
+}
+
 // The load of TestDelayedDeliveryP99: delayLoadMessages messages parked at once over
 // delayLoadLevelsUsed levels (the first of which is delayLoadFirst long, each next one
 // delayLoadStep longer), sent by delayLoadSenders connections to delayLoadQueues queues.
 const (
 	delayLoadLevelsUsed = 4
-	delayLoadFirst      = 3 * time.Second
+	delayLoadFirst      = 4 * time.Second
 	delayLoadStep       = 500 * time.Millisecond
 	delayLoadSenders    = 8
 	delayLoadQueues     = 4
@@ -220,7 +266,7 @@ func delayLoadTable(c *Config, e *engine.Config) {
 	c.DelayLevels, e.DelayLevels = levels, levels
 }
 
-// TestDelayedDeliveryP99: 10,000 delayed messages spread over four levels (3-4.5 s), all
+// TestDelayedDeliveryP99: 10,000 delayed messages spread over four levels (4-5.5 s), all
 // parked before the first is due, each arrive in their real queue exactly once, not
 // before their store time + 1 ms + the level's delay, and at most 100 ms after store
 // time + delay at p99. Arrival is when a held pull on the real queue (one connection per
