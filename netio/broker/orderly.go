@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/ringmq/ringmq/netio/remoting"
 	"github.com/ringmq/ringmq/perf"
@@ -36,8 +37,10 @@ func (b *Broker) handleLock(c *remoting.Conn, req *remoting.Command) {
 	if !ok {
 		return
 	}
+	b.startLockWatch()
 	b.clients.watch(c)
-	locked, full := b.locks.tryLock(body.ConsumerGroup, body.ClientID, c.ID(), body.MQSet, perf.Now())
+	client := lockClient{id: body.ClientID, connID: c.ID(), conn: c}
+	locked, full := b.locks.tryLock(body.ConsumerGroup, client, body.MQSet, perf.Now())
 	if full && len(locked) == 0 {
 		b.replyError(c, req, remoting.RespSystemBusy, "[REJECTREQUEST]system busy: the queue lock table is full")
 		return
@@ -58,4 +61,57 @@ func (b *Broker) handleUnlock(c *remoting.Conn, req *remoting.Command) {
 	}
 	b.locks.unlock(body.ConsumerGroup, body.ClientID, body.MQSet)
 	b.replyOK(c, req)
+}
+
+// startLockWatch connects the lock table to the broker on the first lock request: freed
+// queues' waiters are told to rebalance, and a goroutine looks for expired contested locks
+// every lockTable.checkInterval until Shutdown. It runs on a request's goroutine, so never
+// after Shutdown has drained the server and waits for b.bg.
+func (b *Broker) startLockWatch() {
+	b.locks.watchOnce.Do(func() {
+		b.locks.setOnFree(b.notifyLockWaiters)
+		b.bg.Add(1)
+		go func() {
+			defer b.bg.Done()
+			t := time.NewTicker(b.locks.checkInterval())
+			defer t.Stop()
+			for {
+				select {
+				case <-b.stop:
+					return
+				case <-t.C:
+					b.locks.expireContested(perf.Now())
+				}
+			}
+		}()
+	})
+}
+
+// notifyLockWaiters sends NOTIFY_CONSUMER_IDS_CHANGED (40, oneway) for the group to each
+// waiter's connection, once per (group, connection): the Go client rebalances on it and
+// locks the queues it is assigned, among them the one now free. Java's broker sends it
+// only when a group's members change; the waiter would otherwise retry at its next
+// periodic rebalance (docs/differences.md).
+func (b *Broker) notifyLockWaiters(ws []lockWaiter) {
+	type target struct {
+		group  string
+		connID uint64
+	}
+	seen := make(map[target]bool, len(ws))
+	byGroup := map[string]int{} // group -> index in notices
+	var notices []notice
+	for _, w := range ws {
+		if w.conn == nil || w.conn.Closed() || seen[target{w.group, w.connID}] {
+			continue
+		}
+		seen[target{w.group, w.connID}] = true
+		i, ok := byGroup[w.group]
+		if !ok {
+			i = len(notices)
+			byGroup[w.group] = i
+			notices = append(notices, notice{group: w.group})
+		}
+		notices[i].conns = append(notices[i].conns, w.conn)
+	}
+	b.clients.notify(notices)
 }
