@@ -213,11 +213,13 @@ func (s *NullServer) send(c *remoting.Conn, req *remoting.Command) {
 	qid, _ := req.ExtInt32("queueId")
 	h := record.Header{QueueID: qid, BornTimestampMs: time.Now().UnixMilli(), StoreHost: s.host, BornHost: s.host}
 	h.StoreTimestampMs = h.BornTimestampMs
-	rec := record.Append(nil, &h, string(topic), body, nil)
 	q.mu.Lock()
 	off := q.next
-	binary.BigEndian.PutUint64(rec[recordQueueOffsetPos:], uint64(off))
-	q.ring[off%nullRingRecords] = rec
+	// The record is encoded into the buffer of the one it replaces (pulls copy records out
+	// under q.mu), so a full ring stores without allocating.
+	slot := &q.ring[off%nullRingRecords]
+	*slot = record.Append((*slot)[:0], &h, string(topic), body, nil)
+	binary.BigEndian.PutUint64((*slot)[recordQueueOffsetPos:], uint64(off))
 	q.next++
 	ready := q.takeReady()
 	q.mu.Unlock()

@@ -112,14 +112,18 @@ func heartbeat(ctx context.Context, cl *remoting.Client, spec ConsumerSpec) erro
 func (c *rmqConsumer) pullLoop(ctx context.Context, cl *remoting.Client, spec ConsumerSpec, queueID int, s Sink) {
 	defer c.wg.Done()
 	offset := int64(0)
-	qid := strconv.Itoa(queueID)
+	// The request's fields are built once; only queueOffset changes between pulls (the
+	// client encodes them before Invoke returns), so a pull allocates no field strings.
+	ext := fields("consumerGroup", spec.Subscription,
+		"topic", spec.Topic, "queueId", strconv.Itoa(queueID), "queueOffset", "0",
+		"maxMsgNums", strconv.Itoa(rmqPullBatch), "sysFlag", strconv.Itoa(rmqPullSysFlag), "commitOffset", "0",
+		"suspendTimeoutMillis", strconv.Itoa(rmqSuspendMs), "subscription", "*", "subVersion", "0",
+		"expressionType", "TAG")
+	const queueOffsetField = 3
 	for ctx.Err() == nil {
+		ext[queueOffsetField].Value = strconv.AppendInt(ext[queueOffsetField].Value[:0], offset, 10)
 		pctx, cancel := context.WithTimeout(ctx, rmqPullTimeout)
-		resp, err := cl.Invoke(pctx, remoting.ReqPullMessage, fields("consumerGroup", spec.Subscription,
-			"topic", spec.Topic, "queueId", qid, "queueOffset", strconv.FormatInt(offset, 10),
-			"maxMsgNums", strconv.Itoa(rmqPullBatch), "sysFlag", strconv.Itoa(rmqPullSysFlag), "commitOffset", "0",
-			"suspendTimeoutMillis", strconv.Itoa(rmqSuspendMs), "subscription", "*", "subVersion", "0",
-			"expressionType", "TAG"), nil)
+		resp, err := cl.Invoke(pctx, remoting.ReqPullMessage, ext, nil)
 		cancel()
 		now := MonoNowNs()
 		if ctx.Err() != nil {

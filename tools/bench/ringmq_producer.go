@@ -40,6 +40,55 @@ type rmqProducer struct {
 	props   []byte
 	uniq    []byte // UNIQ_KEY: 20 fixed hex chars, then 12 per message
 	seq     uint32
+	// free holds completion records for reuse: a closure per send would be one heap
+	// allocation per message (GC work beside the pacer). At most rmqMaxInFlight are in use,
+	// since the generator keeps no more sends in flight per producer.
+	free chan *rmqSend
+}
+
+// rmqSend is one send's completion: its callback is bound once, when the record is made.
+type rmqSend struct {
+	p     *rmqProducer
+	done  Completion
+	token uint64
+	cb    func(*remoting.Command, error)
+}
+
+func (p *rmqProducer) getSend(done Completion, token uint64) *rmqSend {
+	var s *rmqSend
+	select {
+	case s = <-p.free:
+	default:
+		s = &rmqSend{p: p}
+		s.cb = s.complete
+	}
+	s.done, s.token = done, token
+	return s
+}
+
+// put returns s to the pool (dropped if the pool is full, which the in-flight bound
+// prevents).
+func (p *rmqProducer) put(s *rmqSend) {
+	s.done = nil
+	select {
+	case p.free <- s:
+	default:
+	}
+}
+
+// complete is the remoting callback. The record goes back to the pool before Done, since
+// Done frees the in-flight slot the pacer may be waiting for.
+func (s *rmqSend) complete(cmd *remoting.Command, err error) {
+	done, token := s.done, s.token
+	s.p.put(s)
+	switch {
+	case err != nil:
+		done.Done(token, fmt.Errorf("send: %w", err))
+	case cmd.Code != remoting.RespSuccess:
+		done.Done(token, fmt.Errorf("send: code %d: %s", cmd.Code, cmd.Remark))
+	default:
+		done.Done(token, nil)
+	}
 }
 
 func (d *ringmqDriver) NewProducer(ctx context.Context, topic string, index int) (Producer, error) {
@@ -47,7 +96,7 @@ func (d *ringmqDriver) NewProducer(ctx context.Context, topic string, index int)
 	if err != nil {
 		return nil, err
 	}
-	p := &rmqProducer{route: rt, byAddr: make(map[string]*remoting.Client)}
+	p := &rmqProducer{route: rt, byAddr: make(map[string]*remoting.Client), free: make(chan *rmqSend, rmqMaxInFlight)}
 	for _, q := range rt.queues {
 		c, ok := p.byAddr[q.addr]
 		if !ok {
@@ -87,19 +136,10 @@ func (p *rmqProducer) SendAsync(msg *Message, done Completion) error {
 		p.props = append(p.props, '\x02')
 	}
 	p.ext[rmqFieldProps].Value = p.props
-	token := msg.Token
-	err := p.clients[msg.Partition%len(p.clients)].InvokeAsync(remoting.ReqSendMessage, p.ext, msg.Payload,
-		func(cmd *remoting.Command, err error) {
-			switch {
-			case err != nil:
-				done.Done(token, fmt.Errorf("send: %w", err))
-			case cmd.Code != remoting.RespSuccess:
-				done.Done(token, fmt.Errorf("send: code %d: %s", cmd.Code, cmd.Remark))
-			default:
-				done.Done(token, nil)
-			}
-		})
-	if err != nil {
+	send := p.getSend(done, msg.Token)
+	err := p.clients[msg.Partition%len(p.clients)].InvokeAsync(remoting.ReqSendMessage, p.ext, msg.Payload, send.cb)
+	if err != nil { // the callback will not run
+		p.put(send)
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil
