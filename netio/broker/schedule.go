@@ -15,11 +15,12 @@ const scheduleProgressGroup = "%SCHEDULE%"
 
 // Delivery service bounds.
 const (
-	scheduleBatch       = 32              // records read per level per round
-	scheduleMaxIdle     = time.Second     // re-check at least this often
-	scheduleRetryFailed = 3 * time.Second // after a failed read or re-put
+	scheduleBatch       = 32                // records read at once
+	scheduleMaxPerRound = 8 * scheduleBatch // appends per level per round, before its one durability wait
+	scheduleMaxIdle     = time.Second       // re-check at least this often
+	scheduleRetryFailed = 3 * time.Second   // after a failed read or re-put
 	// scheduleMaxRounds bounds the rounds run back to back before the loop looks at stop
-	// and its wake channel again (scheduleMaxRounds * scheduleBatch records per level).
+	// and its wake channel again (scheduleMaxRounds * scheduleMaxPerRound records per level).
 	scheduleMaxRounds = 64
 )
 
@@ -36,11 +37,13 @@ const (
 // "not before" hold against the real store instant.
 //
 // The work goes in rounds (round): each level that has something due, or whose next due
-// time is not known, gets one batch read and its due messages appended; then the round
-// waits once for all of its appends to be durable (they share group commits) and moves
-// each level's progress. A level with a backlog therefore never holds another level's due
-// messages back by more than one batch, and a burst costs one durability wait per round,
-// not one per level. A level whose first pending message is known to be due later is not
+// time is not known, has its due messages appended, at most scheduleMaxPerRound of them;
+// then the round waits once for all of its appends to be durable (they share group
+// commits) and moves each level's progress. A level with a backlog therefore never holds
+// another level's due messages back by more than scheduleMaxPerRound appends (no
+// durability wait between them), and a backlog, such as the one an fsync stall leaves,
+// costs one durability wait per scheduleMaxPerRound messages of every level together, not
+// one per batch of 32 of each level. A level whose first pending message is known to be due later is not
 // read at all until then: the wake-ups that parked messages cause (one per arrival in
 // SCHEDULE_TOPIC_XXXX) cost a read only for the levels that had nothing pending. A crash
 // after a re-put and before the progress is persisted delivers that message again: at
@@ -64,10 +67,10 @@ type levelState struct {
 	// from and to are this round's batch: the progress before it and after the records it
 	// delivered (or skipped); to is committed once the round's appends are durable.
 	from, to int64
-	// read: the level was read this round; full: every record of a full batch was due,
-	// so more may be due at once.
+	// read: the level was read this round; full: it stopped at scheduleMaxPerRound, so
+	// more may be due at once.
 	read, full bool
-	results    [scheduleBatch]engine.PutResult
+	results    []engine.PutResult // scheduleMaxPerRound, made at the level's first read
 }
 
 func newScheduler(b *Broker, levels []time.Duration) *scheduler {
@@ -144,13 +147,7 @@ func (s *scheduler) round(now time.Time) (time.Time, bool) {
 			st.from, st.to = 0, 0 // the round stopped appending; read it next round
 			continue
 		}
-		readErr, appendFailed := s.readLevel(level, st, now)
-		st.read = readErr == nil
-		if readErr != nil {
-			s.b.log.Warn("delivery service: read failed", "level", level, "offset", st.from, "err", readErr)
-			st.nextDue, st.from, st.to = now.Add(scheduleRetryFailed), 0, 0
-		}
-		failed = appendFailed
+		failed = s.readLevel(level, st, now)
 		if !st.nextDue.IsZero() {
 			next = earlier(next, st.nextDue)
 		}
@@ -186,44 +183,68 @@ func earlier(a, b time.Time) time.Time {
 	return a
 }
 
-// readLevel reads one batch of level from its progress and appends the messages of it
-// that are due at now (s.wait hears when they are durable). It sets st.from/st.to to the progress
-// before and after them, st.nextDue to the due time of the first message not yet due (zero
-// when the batch ran out), and st.full when the batch was full and all of it was due. It
-// returns the read's error, and whether an append failed (the error went to s.wait and
-// ended the batch).
-func (s *scheduler) readLevel(level int, st *levelState, now time.Time) (readErr error, appendFailed bool) {
+// readLevel appends the messages of level that are due at now, from its progress on, at
+// most scheduleMaxPerRound of them (s.wait hears when they are durable). It sets
+// st.from/st.to to the progress before and after them, st.nextDue to the due time of the
+// first message not yet due (zero when the level ran out; the retry time after a failed
+// read), and st.full when it stopped at scheduleMaxPerRound. It reports whether an append
+// failed (the error went to s.wait).
+func (s *scheduler) readLevel(level int, st *levelState, now time.Time) (appendFailed bool) {
 	b, queueID := s.b, int32(level-1)
 	offset, _ := b.meta.QueryOffset(TopicSchedule, scheduleProgressGroup, queueID)
 	offset = max(offset, b.store.MinOffset(TopicSchedule, queueID))
-	st.from, st.to, st.nextDue = offset, offset, time.Time{}
-	if err := b.store.GetMessages(TopicSchedule, queueID, offset, scheduleBatch, DefaultMaxPullBytes, nil, &s.res); err != nil {
-		return err, false
+	st.from, st.to, st.nextDue, st.read = offset, offset, time.Time{}, true
+	if st.results == nil {
+		st.results = make([]engine.PutResult, scheduleMaxPerRound)
+	}
+	delay := s.levels[min(level, len(s.levels))-1]
+	n := 0
+	for n < scheduleMaxPerRound {
+		more, failed := s.readBatch(level, st, delay, now, &n)
+		if failed {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+	st.full = true
+	return false
+}
+
+// readBatch reads up to one batch of level at st.to and appends its due messages, using
+// st.results from *n on. It reports whether every record read was due (so the next batch
+// may be), and whether an append failed.
+func (s *scheduler) readBatch(level int, st *levelState, delay time.Duration, now time.Time, n *int) (more, appendFailed bool) {
+	b, queueID, start := s.b, int32(level-1), st.to
+	if err := b.store.GetMessages(TopicSchedule, queueID, start, min(scheduleBatch, scheduleMaxPerRound-*n), DefaultMaxPullBytes, nil, &s.res); err != nil {
+		b.log.Warn("delivery service: read failed", "level", level, "offset", start, "err", err)
+		st.nextDue = now.Add(scheduleRetryFailed)
+		return false, false
 	}
 	defer s.res.Release()
 	if s.res.Status != engine.Found {
-		return nil, false
+		return false, false
 	}
-	delay := s.levels[min(level, len(s.levels))-1]
 	for i, rec := range s.res.Records {
 		v, err := record.Decode(rec)
 		if err != nil {
 			b.log.Error("delivery service: skipping a record that does not decode", "level", level, "err", err)
-			st.to = max(st.to, offset+int64(i)+1)
+			st.to = max(st.to, start+int64(i)+1)
 			continue
 		}
 		if at := dueTime(v.StoreTimestampMs(), delay); at.After(now) {
 			st.nextDue = at
-			return nil, false
+			return false, false
 		}
-		if err := s.deliver(v, &st.results[i]); err != nil {
+		if err := s.deliver(v, &st.results[*n]); err != nil {
 			s.wait.fail(err)
-			return nil, true
+			return false, true
 		}
+		*n++
 		st.to = v.QueueOffset() + 1
 	}
-	st.full = len(s.res.Records) == scheduleBatch
-	return nil, false
+	return true, false
 }
 
 // dueTime is when a message stored at storeMs (as recorded, truncated to the millisecond)

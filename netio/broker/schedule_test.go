@@ -123,17 +123,17 @@ func delivered(t *testing.T, b *Broker, topic string, n int) []string {
 
 // TestScheduleRound drives the delivery service's rounds by hand: nothing is delivered
 // before its due time and the round says when the first one is; once due, each round
-// delivers one batch of every level, so a backlog of 100 at level 1 holds the 10 of level
-// 2 and the 5 of level 3 back by one batch, not by the whole backlog; rounds go on while a
-// level had a full batch; each message arrives once, in its level's order, and the
-// progress of each level is committed.
+// delivers at most scheduleMaxPerRound of every level, so a backlog of 300 at level 1
+// holds the 10 of level 2 and the 5 of level 3 back by scheduleMaxPerRound appends, not by
+// the whole backlog; rounds go on while a level was cut off; each message arrives once, in
+// its level's order, and the progress of each level is committed.
 func TestScheduleRound(t *testing.T) {
 	b := idleBroker(t)
 	if _, err := b.ensureSystemTopic("FAIR", 1); err != nil {
 		t.Fatal(err)
 	}
 	parkedAt := time.Now()
-	counts := map[int]int{1: 100, 2: 10, 3: 5}
+	counts := map[int]int{1: 300, 2: 10, 3: 5}
 	for level := 1; level <= 3; level++ {
 		park(t, b, "FAIR", level, counts[level])
 	}
@@ -154,11 +154,11 @@ func TestScheduleRound(t *testing.T) {
 
 	later := time.Now().Add(4 * time.Hour)
 	if _, more = s.round(later); !more {
-		t.Fatal("a round with a full batch due at level 1: more = false, want true")
+		t.Fatal("a round that cut level 1 off: more = false, want true")
 	}
-	got := delivered(t, b, "FAIR", scheduleBatch+10+5)
-	if n := len(got); n != scheduleBatch+10+5 {
-		t.Fatalf("after one due round: %d delivered, want %d (one batch of level 1, all of levels 2 and 3)", n, scheduleBatch+15)
+	got := delivered(t, b, "FAIR", scheduleMaxPerRound+10+5)
+	if n := len(got); n != scheduleMaxPerRound+10+5 {
+		t.Fatalf("after one due round: %d delivered, want %d (%d of level 1, all of levels 2 and 3)", n, scheduleMaxPerRound+15, scheduleMaxPerRound)
 	}
 	rounds := 1
 	for more && rounds < 10 {
@@ -168,7 +168,7 @@ func TestScheduleRound(t *testing.T) {
 	if more {
 		t.Fatalf("still more after %d rounds", rounds)
 	}
-	got = delivered(t, b, "FAIR", 115)
+	got = delivered(t, b, "FAIR", 315)
 	perLevel := map[int]int{}
 	for _, body := range got {
 		var level, i int
@@ -188,13 +188,13 @@ func TestScheduleRound(t *testing.T) {
 			t.Errorf("level %d: progress %d, want %d", level, off, n)
 		}
 	}
-	if len(got) != 115 {
-		t.Errorf("%d delivered in all, want 115", len(got))
+	if len(got) != 315 {
+		t.Errorf("%d delivered in all, want 315", len(got))
 	}
 }
 
 // BenchmarkScheduleRound measures one round of the delivery service. "due" rounds
-// deliver one batch (scheduleBatch messages) at each of the first levels-many levels,
+// deliver scheduleMaxPerRound messages at each of the first levels-many levels,
 // SYNC_FLUSH, so an op includes the round's one durability wait; parking the next batch
 // is not timed. "idle" rounds find a message pending at every level of the table and not
 // yet due: the cost of the wake-up each parked message causes.
@@ -210,14 +210,14 @@ func BenchmarkScheduleRound(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				for level := 1; level <= levels; level++ {
-					park(b, br, "BENCH", level, scheduleBatch)
+					park(b, br, "BENCH", level, scheduleMaxPerRound)
 				}
 				b.StartTimer()
 				if _, more := br.sched.round(later); !more {
-					b.Fatal("a round of full batches: more = false")
+					b.Fatal("a round cut off at scheduleMaxPerRound: more = false")
 				}
 			}
-			b.ReportMetric(float64(b.N*levels*scheduleBatch)/b.Elapsed().Seconds(), "msgs/s")
+			b.ReportMetric(float64(b.N*levels*scheduleMaxPerRound)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
 	b.Run("idle", func(b *testing.B) {
