@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringmq/ringmq/perf"
 )
@@ -23,9 +24,11 @@ type Conn struct {
 	stop      chan struct{} // closed by close
 	closeOnce sync.Once
 	closed    atomic.Bool
-	inflight  atomic.Int32
-	serialize atomic.Uint32 // serialize type of the last request: used by ReplyTo
-	hooks     struct {
+	// writeBroken: a write failed; replies are dropped while the reader drains.
+	writeBroken atomic.Bool
+	inflight    atomic.Int32
+	serialize   atomic.Uint32 // serialize type of the last request: used by ReplyTo
+	hooks       struct {
 		sync.Mutex
 		fns []func(*Conn)
 		ran bool
@@ -98,18 +101,34 @@ func (c *Conn) readLoop() {
 		if !c.rd.buffered() {
 			if err := c.w.flushHeld(); err != nil {
 				c.writeFailed(err)
-				return
 			}
 		}
 	}
 }
 
+// writeDrainTime bounds how long the reader keeps reading after a write failed.
+const writeDrainTime = time.Second
+
+// writeFailed stops the writing but not yet the reading: a client that sends oneway
+// requests (offset commits, UNREGISTER_CLIENT) and closes its socket before reading our
+// last reply makes that reply's write fail, and the requests it sent first are still in
+// our socket. The reader serves them (their replies are dropped) until the input ends or
+// writeDrainTime passes, then closes the connection.
 func (c *Conn) writeFailed(err error) {
+	if c.writeBroken.Swap(true) {
+		return
+	}
 	if !c.closed.Load() {
 		c.srv.log.Info("remoting: closing connection: write failed", "conn", c.id, "remote", c.remote.String(),
 			"err", err)
 	}
-	c.close()
+	c.w.closeAndDrop()
+	if c.srv.draining.Load() {
+		return // Shutdown already bounds the reading
+	}
+	if derr := c.nc.SetReadDeadline(time.Now().Add(writeDrainTime)); derr != nil {
+		c.close()
+	}
 }
 
 // readFailed closes the connection for its input, except when Shutdown stopped the reading: then the
@@ -121,7 +140,7 @@ func (c *Conn) readFailed(err error) {
 		return
 	case errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformedFrame):
 		log.Warn("remoting: closing connection: bad input", "conn", c.id, "remote", c.remote.String(), "err", err)
-	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.writeBroken.Load():
 		log.Debug("remoting: connection closed", "conn", c.id, "remote", c.remote.String())
 	default:
 		log.Info("remoting: closing connection: read failed", "conn", c.id, "remote", c.remote.String(), "err", err)
