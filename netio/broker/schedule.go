@@ -127,10 +127,10 @@ func stopping(stop <-chan struct{}) bool {
 	}
 }
 
-// round delivers one batch of every level that has something due (or may have), waits
-// for the appends to be durable and commits the levels' progress. It returns when the next
-// round is needed at the latest, and whether a level had a full batch due (so the next
-// round is due now).
+// round appends the due messages of every level that has something due (or may have),
+// at most scheduleMaxPerRound each, waits once for the appends to be durable and commits
+// the levels' progress. It returns when the next round is needed at the latest, and
+// whether a level was cut off at scheduleMaxPerRound (so the next round is due now).
 func (s *scheduler) round(now time.Time) (time.Time, bool) {
 	next := now.Add(scheduleMaxIdle)
 	s.wait.reset()
