@@ -65,6 +65,7 @@ type timerService struct {
 	inFlight        int
 	deliverFailedAt time.Time
 	props           []byte
+	msg             engine.Message
 }
 
 // reputBatch is a batch of re-puts in flight: the appends' Done calls count down, and the
@@ -406,18 +407,31 @@ func (t *timerService) finished(r *reputBatch) {
 
 // reput appends the parked message of e to its real topic and queue; w hears when it is
 // durable. A message that cannot be delivered (gone from the commit log, no
-// REAL_TOPIC, topic deleted) is dropped with a log line and counts as delivered.
+// REAL_TOPIC, topic deleted) is dropped with a log line and counts as delivered: w hears
+// at once. An error means w will not hear.
 func (t *timerService) reput(e *timer.Entry, res *engine.PutResult, w engine.Waiter) error {
-	b := t.b
-	rec, release, err := b.store.ReadRecord(e.CommitLogOffset)
+	rec, release, err := t.b.store.ReadRecord(e.CommitLogOffset)
 	if err != nil {
 		if errors.Is(err, engine.ErrNotFound) {
-			b.log.Error("timer service: parked message gone from the commit log; dropped", "offset", e.CommitLogOffset, "err", err)
+			t.b.log.Error("timer service: parked message gone from the commit log; dropped", "offset", e.CommitLogOffset, "err", err)
+			w.Done(nil, nil)
 			return nil
 		}
 		return err
 	}
-	defer release()
+	defer release() // Append copies the record's body
+	m := t.reputMessage(e, rec)
+	if m == nil {
+		w.Done(nil, nil)
+		return nil
+	}
+	return t.b.store.Append(m, res, w)
+}
+
+// reputMessage builds the message that delivers e from its parked record, or nil when it
+// is to be dropped. The message's body aliases rec.
+func (t *timerService) reputMessage(e *timer.Entry, rec []byte) *engine.Message {
+	b := t.b
 	v, err := record.Decode(rec)
 	if err != nil || string(v.Topic()) != TopicTimer || v.QueueOffset() != e.QueueOffset {
 		b.log.Error("timer service: the wheel points at a record that is not its parked message; dropped", "offset", e.CommitLogOffset)
@@ -437,12 +451,12 @@ func (t *timerService) reput(e *timer.Entry, res *engine.PutResult, w engine.Wai
 		return nil
 	}
 	t.props = appendPropsExcept(t.props[:0], props, dropTimerOut)
-	m := engine.Message{
+	t.msg = engine.Message{
 		Topic: tc.TopicName, QueueID: min(qid, int32(max(tc.QueueNums()-1, 0))), Flag: v.Flag(), SysFlag: v.SysFlag(),
 		BornTimestampMs: v.BornTimestampMs(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
 		PreparedTransactionOffset: v.PreparedTransactionOffset(), Body: v.Body(), Properties: t.props,
 	}
-	return b.store.Append(&m, res, w)
+	return &t.msg
 }
 
 // close closes the wheel; both goroutines have stopped.
