@@ -267,10 +267,11 @@ func (t *timerService) enqueue() int {
 	}
 	t.links = t.links[:0]
 	lastRead := t.loadedUpTo - prec
-	for _, rec := range t.res.Records {
+	for i, rec := range t.res.Records {
 		v, err := record.Decode(rec)
 		if err != nil {
-			t.b.log.Error("timer service: skipping a parked record that does not decode", "err", err)
+			t.b.log.Error("timer service: skipping a parked record that does not decode", "queue_offset", offset+int64(i), "err", err)
+			t.w.Skip(offset + int64(i))
 			continue
 		}
 		due, ok := parsePropInt(v.Properties(), propTimerOutMs)
