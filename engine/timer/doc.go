@@ -5,9 +5,13 @@
 // starts, re-puts the messages at their exact due time and records its progress with
 // Commit. docs/timer.md has the whole design and its reasoning.
 //
-// Three files live in Config.Dir:
+// Three kinds of file live in Config.Dir:
 //
-//	timerlog    append-only, fixed-size entries; one per parked message:
+//	timerlog.<position of its first entry, 20 digits>
+//	            the timer log, in segments of Config.SegmentBytes: append-only, fixed-size
+//	            entries, one per parked message. A position is a byte offset in the whole
+//	            log. Commit deletes the leading segments whose entries are all in slots
+//	            before the one preceding the committed time's slot:
 //
 //	  0        8          16            24               32        40     44    48
 //	  +--------+----------+-------------+----------------+---------+------+-----+
@@ -41,8 +45,9 @@
 //	  deliveredMs:   every entry linked into a slot starting before it was delivered
 //	  logPos:        timerlog bytes below it are linked into the wheel on disk
 //
-// Fsync order. Add appends the entries to timerlog and fdatasyncs it, then writes their
-// slots and fdatasyncs the wheel; Commit writes the checkpoint and fdatasyncs it. So
+// Fsync order. Add appends the entries to the log (a new segment's directory entry is
+// synced first) and fdatasyncs it, then writes their slots and fdatasyncs the wheel;
+// Commit writes the checkpoint and fdatasyncs it, then deletes delivered segments. So
 // after a crash every entry below the checkpoint's logPos is in its slot's chain, and the
 // entries past it are whole or torn. Open truncates a torn tail (the first entry whose
 // CRC fails) and links each entry past logPos whose slot does not already reach it: an

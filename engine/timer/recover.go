@@ -1,9 +1,7 @@
 package timer
 
 import (
-	"errors"
 	"fmt"
-	"io"
 )
 
 // recoverChunkEntries is how many log entries recovery reads at once.
@@ -23,23 +21,27 @@ func (w *Wheel) recover() (Recovered, error) {
 			w.cfg.Dir, cp.precisionMs, cp.slots, w.cfg.PrecisionMs, w.slots)
 	}
 	w.cpSeq = cp.seq
-	size, err := w.log.Size()
+	size, err := w.log.size()
 	if err != nil {
-		return Recovered{}, fmt.Errorf("timer: %s: size: %w", logName, err)
+		return Recovered{}, err
 	}
-	if cp.LogPos > size || cp.LogPos%EntrySizeBytes != 0 {
-		return Recovered{}, &CorruptError{File: logName, Offset: size, Reason: fmt.Sprintf("the checkpoint says %d bytes are linked, the log has %d", cp.LogPos, size)}
+	if cp.LogPos > size || cp.LogPos < w.log.first() || cp.LogPos%EntrySizeBytes != 0 {
+		return Recovered{}, &CorruptError{File: logName, Offset: size, Reason: fmt.Sprintf("the checkpoint says bytes up to %d are linked, the log holds %d..%d", cp.LogPos, w.log.first(), size)}
 	}
-	tail, end, err := w.scanTail(cp.LogPos, size)
+	// The segments' latest slots, for deleting delivered ones: below the checkpoint
+	// every entry is whole.
+	if _, end, err := w.scanEntries(w.log.first(), cp.LogPos, false); err != nil {
+		return Recovered{}, err
+	} else if end != cp.LogPos {
+		return Recovered{}, &CorruptError{File: logName, Offset: end, Reason: "entry below the checkpoint does not verify"}
+	}
+	tail, end, err := w.scanEntries(cp.LogPos, size, true)
 	if err != nil {
 		return Recovered{}, err
 	}
 	if end != size {
-		if err := w.log.Truncate(end); err != nil {
-			return Recovered{}, fmt.Errorf("timer: truncate the torn tail of %s at %d: %w", logName, end, err)
-		}
-		if err := w.log.Sync(); err != nil {
-			return Recovered{}, fmt.Errorf("timer: sync %s: %w", logName, err)
+		if err := w.log.truncate(end); err != nil {
+			return Recovered{}, fmt.Errorf("timer: cut the torn tail of the log at %d: %w", end, err)
 		}
 	}
 	w.logEnd = end
@@ -53,26 +55,31 @@ func (w *Wheel) recover() (Recovered, error) {
 	return Recovered{Checkpoint: cp, Tail: tail}, nil
 }
 
-// scanTail reads the entries from pos to size and returns the whole ones and where the
-// first torn or unwritten entry starts.
-func (w *Wheel) scanTail(pos, size int64) ([]Entry, int64, error) {
-	var tail []Entry
+// scanEntries reads the entries from pos to size, noting each segment's latest slot,
+// and returns the whole ones (when keep) and where the first torn or unwritten entry
+// starts.
+func (w *Wheel) scanEntries(pos, size int64, keep bool) ([]Entry, int64, error) {
+	var dst []Entry
 	buf := make([]byte, recoverChunkEntries*EntrySizeBytes)
 	for pos+EntrySizeBytes <= size {
 		n := min(int64(len(buf)), (size-pos)/EntrySizeBytes*EntrySizeBytes)
-		if _, err := w.log.ReadAt(buf[:n], pos); err != nil && !errors.Is(err, io.EOF) {
-			return nil, 0, fmt.Errorf("timer: read %s at %d: %w", logName, pos, err)
+		if err := w.log.readAt(buf[:n], pos); err != nil {
+			return nil, 0, err
 		}
 		for off := int64(0); off < n; off += EntrySizeBytes {
 			e, prev, ok := decodeEntry(buf[off : off+EntrySizeBytes])
 			if !ok || prev >= pos+off || e.SlotMs != w.SlotOf(e.SlotMs) {
-				return tail, pos + off, nil
+				return dst, pos + off, nil
 			}
-			tail = append(tail, e)
+			s := w.log.segmentOf(pos + off)
+			s.maxSlot = max(s.maxSlot, e.SlotMs)
+			if keep {
+				dst = append(dst, e)
+			}
 		}
 		pos += n
 	}
-	return tail, pos, nil
+	return dst, pos, nil
 }
 
 // relink points each tail entry's slot at it when the slot does not reach it yet, then

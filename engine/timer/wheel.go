@@ -50,6 +50,9 @@ type Config struct {
 	FS          vfs.FS // nil = vfs.OS{}
 	PrecisionMs int64  // slot width (DefaultPrecisionMs)
 	MaxDelayMs  int64  // the longest delay accepted (DefaultMaxDelayMs)
+	// SegmentBytes is the size of a timer-log segment (DefaultSegmentBytes), a multiple
+	// of EntrySizeBytes.
+	SegmentBytes int64
 }
 
 // Recovered is what Open found.
@@ -66,7 +69,8 @@ type Recovered struct {
 type Wheel struct {
 	cfg        Config
 	slots      int64
-	log        vfs.File
+	log        *segLog
+	segTouched []*segment
 	wheel      vfs.File
 	cp         vfs.File
 	logEnd     int64
@@ -89,6 +93,12 @@ func Open(cfg Config) (*Wheel, Recovered, error) {
 	}
 	if cfg.MaxDelayMs <= 0 {
 		cfg.MaxDelayMs = DefaultMaxDelayMs
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
+	}
+	if cfg.SegmentBytes%EntrySizeBytes != 0 {
+		return nil, Recovered{}, fmt.Errorf("timer: segment size %d is not a multiple of the %d-byte entry", cfg.SegmentBytes, EntrySizeBytes)
 	}
 	slots := 2 * ((cfg.MaxDelayMs + cfg.PrecisionMs - 1) / cfg.PrecisionMs)
 	if slots > MaxSlots {
@@ -114,7 +124,7 @@ func (w *Wheel) openFiles() error {
 	}
 	var err error
 	created := false
-	if w.log, created, err = openOrCreate(fsys, path.Join(dir, logName), 0); err != nil {
+	if w.log, created, err = openSegLog(fsys, dir, w.cfg.SegmentBytes); err != nil {
 		return err
 	}
 	c2 := false
@@ -211,7 +221,10 @@ func (w *Wheel) openWheel() error {
 // Close closes the files. It writes nothing: call Commit first.
 func (w *Wheel) Close() error {
 	var errs []error
-	for _, f := range []vfs.File{w.log, w.wheel, w.cp} {
+	if w.log != nil {
+		errs = append(errs, w.log.close())
+	}
+	for _, f := range []vfs.File{w.wheel, w.cp} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
@@ -315,11 +328,21 @@ func (w *Wheel) Add(entries []Entry) error {
 		w.touched[idx] = s
 		enq = max(enq, e.QueueOffset+1)
 	}
-	if _, err := w.log.WriteAt(w.buf, w.logEnd); err != nil {
-		return w.fail(fmt.Errorf("timer: append %d entries to %s: %w", len(entries), logName, err))
+	var err error
+	if w.segTouched, err = w.log.writeAt(w.buf, w.logEnd, w.segTouched[:0]); err != nil {
+		return w.fail(fmt.Errorf("timer: append %d entries: %w", len(entries), err))
 	}
-	if err := w.log.Sync(); err != nil {
-		return w.fail(fmt.Errorf("timer: sync %s: %w", logName, err))
+	for i, s := range w.segTouched {
+		if i > 0 && s == w.segTouched[i-1] {
+			continue
+		}
+		if err := s.f.Sync(); err != nil {
+			return w.fail(fmt.Errorf("timer: sync %s: %w", segName(s.base), err))
+		}
+	}
+	for i := range entries {
+		s := w.log.segmentOf(w.logEnd + int64(i)*EntrySizeBytes)
+		s.maxSlot = max(s.maxSlot, entries[i].SlotMs)
 	}
 	w.logEnd += int64(len(w.buf))
 	if err := w.writeSlots(); err != nil {
@@ -364,10 +387,13 @@ func (w *Wheel) ReadSlot(slotMs int64, dst []Entry) ([]Entry, error) {
 			if pos+EntrySizeBytes > w.logEnd {
 				return dst, &CorruptError{File: logName, Offset: pos, Reason: "chain points past the end of the log"}
 			}
+			if pos < w.log.first() {
+				return dst, &CorruptError{File: logName, Offset: pos, Reason: "chain points into a deleted segment"}
+			}
 			winEnd = pos + EntrySizeBytes
-			winStart = max(0, winEnd-readWindowBytes)
-			if _, err := w.log.ReadAt(w.window[:winEnd-winStart], winStart); err != nil {
-				return dst, fmt.Errorf("timer: read %s at %d: %w", logName, winStart, err)
+			winStart = max(w.log.first(), winEnd-readWindowBytes)
+			if err := w.log.readAt(w.window[:winEnd-winStart], winStart); err != nil {
+				return dst, err
 			}
 		}
 		e, prev, ok := decodeEntry(w.window[pos-winStart:])
@@ -385,11 +411,11 @@ func (w *Wheel) ReadSlot(slotMs int64, dst []Entry) ([]Entry, error) {
 
 func (w *Wheel) readEntry(pos int64) (Entry, int64, error) {
 	var b [EntrySizeBytes]byte
-	if pos+EntrySizeBytes > w.logEnd {
-		return Entry{}, 0, &CorruptError{File: logName, Offset: pos, Reason: "chain points past the end of the log"}
+	if pos+EntrySizeBytes > w.logEnd || pos < w.log.first() {
+		return Entry{}, 0, &CorruptError{File: logName, Offset: pos, Reason: "chain points outside the log"}
 	}
-	if _, err := w.log.ReadAt(b[:], pos); err != nil {
-		return Entry{}, 0, fmt.Errorf("timer: read %s at %d: %w", logName, pos, err)
+	if err := w.log.readAt(b[:], pos); err != nil {
+		return Entry{}, 0, err
 	}
 	e, prev, ok := decodeEntry(b[:])
 	if !ok {
@@ -415,8 +441,15 @@ func (w *Wheel) Commit(deliveredMs int64) error {
 	if err := w.cp.Sync(); err != nil {
 		return w.fail(fmt.Errorf("timer: sync %s: %w", checkpointName, err))
 	}
-	return nil
+	// Segments whose entries are all in delivered slots go. A later commit may go back by
+	// one slot (a message linked into the last slot read), so the slot before
+	// deliveredMs's slot is kept too: the caller never commits less than one slot below
+	// the most it committed.
+	return w.log.deleteDelivered(w.SlotOf(deliveredMs) - w.cfg.PrecisionMs)
 }
+
+// LogSegments is how many timer-log segments are on disk.
+func (w *Wheel) LogSegments() int { return len(w.log.segs) }
 
 // readCheckpoint returns the newer valid copy (zero if none).
 func (w *Wheel) readCheckpoint() (Checkpoint, error) {

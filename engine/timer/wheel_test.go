@@ -176,7 +176,7 @@ func TestTornTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			end := w.LogBytes()
-			if _, err := w.log.WriteAt(tc.garbage, end); err != nil {
+			if _, err := w.log.writeAt(tc.garbage, end, nil); err != nil {
 				t.Fatal(err)
 			}
 			w.Close()

@@ -313,7 +313,7 @@ func (t *timerService) commit() {
 		return
 	}
 	if err := t.w.Commit(delivered); err != nil {
-		t.fail("cannot write the wheel's checkpoint", err)
+		t.fail("cannot write the wheel's checkpoint or delete delivered log segments", err)
 		return
 	}
 	c.deliveredMs, c.enqueue, c.logBytes = delivered, t.w.EnqueueOffset(), t.w.LogBytes()
