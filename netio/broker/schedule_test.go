@@ -249,6 +249,18 @@ const (
 	delayLoadP99        = 100 * time.Millisecond
 )
 
+// delayLoadBound is the p99 the test holds the delivery service to: the goal, or under
+// the race detector (which slows every goroutine several times, and runs beside the other
+// packages' tests in make test) a bound that still catches a service that sleeps a round
+// or waits for its idle re-check; the goal itself is held by tools/compat's
+// TestDelayP99UnderLoad, run alone.
+func delayLoadBound() time.Duration {
+	if raceEnabled {
+		return 5 * delayLoadP99
+	}
+	return delayLoadP99
+}
+
 // delayLoadMessages is 10k; the race detector makes sends several times slower, so it
 // parks fewer there (all must be parked before the first is due).
 func delayLoadMessages() int {
@@ -337,8 +349,8 @@ func TestDelayedDeliveryP99(t *testing.T) {
 	p50, p99, worst := quantile(late, 0.5), quantile(late, 0.99), quantile(late, 1)
 	t.Logf("%d delayed messages over %d levels: arrival - (store time + delay) p50 %v, p99 %v, max %v; the last ack %v before the first due time",
 		len(late), delayLoadLevelsUsed, p50, p99, worst, firstDue.Sub(lastAck).Round(time.Millisecond))
-	if p99 > delayLoadP99 {
-		t.Errorf("p99 lateness %v, want <= %v", p99, delayLoadP99)
+	if p99 > delayLoadBound() {
+		t.Errorf("p99 lateness %v, want <= %v", p99, delayLoadBound())
 	}
 }
 

@@ -188,9 +188,9 @@ type delaySent struct {
 // due time, or the test says so and stops), are each delivered exactly once (by their
 // compat-id), none before its send started + the level's delay, and
 // (receive - (ack + delay)) is at most 100 ms at p99. p50, p99 and max are logged per
-// level and overall, with the split between the broker's re-put and the rest.
+// level and overall, with the split between the broker's re-put and the rest. It is
+// not parallel: it measures time, so it runs while the other scenarios wait.
 func TestDelayP99UnderLoad(t *testing.T) {
-	t.Parallel()
 	c := startClusterConf(t, delayLoadTable)
 	const topic = "compat-delay-load"
 	c.createTopic(topic, defaultQueues)
