@@ -22,6 +22,7 @@ const (
 	timerMaxIdle      = time.Second            // re-check at least this often
 	timerRetryFailed  = 3 * time.Second        // after a failed read, link or re-put
 	timerLookahead    = 200 * time.Millisecond // read a slot this long before it starts
+	timerFullWait     = 50 * time.Millisecond  // with a full heap, try loading again after
 )
 
 // timerService delivers timer messages (docs/timer.md) with two goroutines, so that the
@@ -195,10 +196,13 @@ func (t *timerService) step(stop <-chan struct{}) time.Time {
 		default:
 		}
 	}
-	t.load()
+	full := t.load()
 	t.commit()
 	if !t.failedAt.IsZero() {
 		return t.failedAt.Add(timerRetryFailed)
+	}
+	if full { // the heap holds timerMaxHeap entries: try again once some are delivered
+		return time.Now().Add(timerFullWait)
 	}
 	return timeMin(time.Now().Add(timerMaxIdle), time.UnixMilli(t.loadedUpTo).Add(-timerLookahead))
 }
@@ -209,13 +213,14 @@ func (t *timerService) fail(what string, err error) {
 }
 
 // load reads the chains of the slots that start within timerLookahead, oldest first
-// (after a downtime: every slot since the checkpoint, at once), into the heap.
-func (t *timerService) load() {
+// (after a downtime: every slot since the checkpoint, at once), into the heap. It reports
+// whether it stopped because the heap is full.
+func (t *timerService) load() (full bool) {
 	horizon := nowMs() + timerLookahead.Milliseconds()
 	loaded := false
 	for t.loadedUpTo <= horizon {
 		t.mu.Lock()
-		full := len(t.mu.heap) >= timerMaxHeap
+		full = len(t.mu.heap) >= timerMaxHeap
 		t.mu.Unlock()
 		if full {
 			break
@@ -237,6 +242,7 @@ func (t *timerService) load() {
 	if loaded {
 		t.kickDelivery()
 	}
+	return full
 }
 
 // enqueue links the next batch of parked messages into the wheel and returns how many.

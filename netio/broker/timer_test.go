@@ -219,6 +219,27 @@ func TestTimerSurvivesRestart(t *testing.T) {
 		tb2 := startBroker(t, dir, nil, shortTimer)
 		checkTimerDelivered(t, sends, pullDelivered(t, tb2.dial(nil), "TS", len(sends)))
 	})
+	t.Run("down past the due time", func(t *testing.T) {
+		// Every slot missed while down is read at once at the start, and delivered then.
+		dir := t.TempDir()
+		tb := startBroker(t, dir, nil, shortTimer)
+		c := tb.dial(nil)
+		createTopic(t, c, "TS", 1, meta.PermRW)
+		sends := timerSends(500*time.Millisecond, "d")
+		sendTimers(t, c, "TS", sends)
+		tb.waitDispatched(TopicTimer, 0, int64(len(sends)))
+		tb.stop()
+		<-time.After(2 * time.Second) // the broker is down when they come due
+		started := time.Now().UnixMilli()
+		tb2 := startBroker(t, dir, nil, shortTimer)
+		got := pullDelivered(t, tb2.dial(nil), "TS", len(sends))
+		checkTimerDelivered(t, sends, got)
+		for k, v := range got {
+			if late := v.StoreTimestampMs() - started; late > 1000 {
+				t.Errorf("%s delivered %d ms after the restart, want at once", k, late)
+			}
+		}
+	})
 	t.Run("crash", func(t *testing.T) {
 		mem := vfs.NewMem()
 		tb := startBroker(t, "/store", mem, shortTimer)
