@@ -81,6 +81,9 @@ func (b *Broker) prepareBatch(s *sendState, c *remoting.Conn, req *remoting.Comm
 		if delayLevelOf(e.props) > 0 || isHalf(e.props) {
 			return remoting.RespMessageIllegal, "batch messages cannot be delayed or transactional"
 		}
+		if _, isTimer, _ := timerDeliverMs(e.props, 0); isTimer {
+			return remoting.RespMessageIllegal, "batch messages cannot carry a delivery time (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS): send them one by one"
+		}
 		propsBytes += len(e.props) + 1 + len(record.PropCluster) + len(b.cfg.BrokerClusterName) + 2 // +1: a missing last 0x02 is added
 		rest = r
 	}

@@ -129,6 +129,27 @@ func TestSendBatch(t *testing.T) {
 	}
 }
 
+// A batch element that is delayed, transactional or timed is refused, and nothing of the
+// batch is stored: a batch is one append at the moment it arrives.
+func TestSendBatchRefusesScheduledElements(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	c := tb.dial(nil)
+	createTopic(t, c, "TBS", 1, meta.PermRW)
+	for _, p := range []string{props("DELAY", "3"), props("TRAN_MSG", "true"), props("TIMER_DELIVER_MS", "4102444800000"),
+		props("TIMER_DELAY_SEC", "10"), props("TIMER_DELAY_MS", "10000")} {
+		resp := invoke(t, c, remoting.ReqSendBatchMessage, ext("a", "pg", "b", "TBS", "c", "TBW102", "d", "4", "e", "0",
+			"f", "0", "g", "1700000000000", "h", "0", "i", "", "j", "0", "k", "false", "l", "0", "m", "true"),
+			batchBody([][]byte{[]byte("ok"), []byte("scheduled")}, []string{"", p}))
+		wantCode(t, resp, remoting.RespMessageIllegal)
+		if !strings.Contains(string(resp.Remark), "batch messages cannot") {
+			t.Errorf("%q: remark %q does not say why", p, resp.Remark)
+		}
+	}
+	if n := tb.store.MaxOffset("TBS", 0); n != 0 {
+		t.Fatalf("%d messages stored from refused batches", n)
+	}
+}
+
 func TestSendErrors(t *testing.T) {
 	tb := startBroker(t, "", nil, func(c *Config, _ *engine.Config) {
 		c.AutoCreateTopicEnable = false
