@@ -81,6 +81,13 @@ func TestParseBrokerConf(t *testing.T) {
 			},
 		},
 		{
+			name: "timer messages",
+			text: "timerWheelEnable=false\ntimerMaxDelaySec=86400\ntimerPrecisionMs=100\n",
+			check: func(c brokerConf) bool {
+				return !c.TimerWheelEnable && c.TimerMaxDelay == 24*time.Hour && c.TimerPrecision == 100*time.Millisecond
+			},
+		},
+		{
 			name:  "last duplicate wins",
 			text:  "brokerName=a\nbrokerName=b\n",
 			check: func(c brokerConf) bool { return c.BrokerName == "b" },
@@ -143,6 +150,10 @@ func TestParseBrokerConfBadValues(t *testing.T) {
 		{"mappedFileSizeConsumeQueue=6001", "mappedFileSizeConsumeQueue", "multiple of 20"},
 		{"maxIndexNum=0", "maxIndexNum", "out of range"},
 		{"registerNameServerPeriod=500", "registerNameServerPeriod", "milliseconds"},
+		{"timerWheelEnable=on", "timerWheelEnable", "true or false"},
+		{"timerMaxDelaySec=0", "timerMaxDelaySec", "seconds"},
+		{"timerMaxDelaySec=2592001", "timerMaxDelaySec", "seconds"},
+		{"timerPrecisionMs=5", "timerPrecisionMs", "milliseconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
