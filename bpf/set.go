@@ -31,7 +31,8 @@ type probeDef struct {
 
 var probeDefs = []probeDef{
 	{name: ProbeBlockIO, kind: KindBlock, defaultOn: true},
-	{name: ProbeSync, kind: KindSync, defaultOn: true},
+	{name: ProbeSync, kind: KindSync, offReason: "off by default: it hooks raw_syscalls, which run on every system call in the system " +
+		"(about a quarter of the median publish latency at the reference load, docs/ebpf.md); the broker times its own fdatasyncs"},
 	{name: ProbeUring, kind: KindUring, defaultOn: true},
 	{name: ProbePageFault, kind: KindFault, defaultOn: true},
 	{name: ProbeRunq, kind: KindRunq, offReason: "off by default: it runs on every context switch in the system"},
@@ -46,7 +47,8 @@ func AllProbes() []string {
 	return out
 }
 
-// DefaultProbes returns the probes attached when Config.Probes is nil (all but runq_delay).
+// DefaultProbes returns the probes attached when Config.Probes is nil (all but fsync and
+// runq_delay, which run on every system call or context switch of the system).
 func DefaultProbes() []string {
 	var out []string
 	for _, d := range probeDefs {

@@ -72,8 +72,8 @@ func TestStartProbes(t *testing.T) {
 		if p.Enabled == (p.Reason != "") {
 			t.Errorf("probe %+v: want a reason exactly when off", p)
 		}
-		if p.Name == bpf.ProbeRunq && p.Enabled {
-			t.Errorf("runq_delay on by default")
+		if (p.Name == bpf.ProbeRunq || p.Name == bpf.ProbeSync) && p.Enabled {
+			t.Errorf("%s on by default", p.Name)
 		}
 	}
 	var sb strings.Builder
