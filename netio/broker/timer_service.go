@@ -23,6 +23,7 @@ const (
 	timerRetryFailed  = 3 * time.Second        // after a failed read, link or re-put
 	timerLookahead    = 200 * time.Millisecond // read a slot this long before it starts
 	timerFullWait     = 50 * time.Millisecond  // with a full heap, try loading again after
+	timerIdleCommit   = 10 * time.Minute       // an idle wheel's read position is written this often
 )
 
 // timerService delivers timer messages (docs/timer.md) with two goroutines, so that the
@@ -54,7 +55,8 @@ type timerService struct {
 	// The wheel goroutine's.
 	w          *timer.Wheel
 	loadedUpTo int64 // slots starting before it are in the heap or delivered
-	committed  struct{ deliveredMs, enqueue, logBytes int64 }
+	committed  struct{ deliveredMs, enqueue, logBytes, loaded int64 }
+	loaded     int64     // entries read from slots into the heap, ever (this run)
 	failedAt   time.Time // the last failure; the steps back off timerRetryFailed
 	res        engine.GetResult
 	links      []timer.Entry
@@ -236,6 +238,7 @@ func (t *timerService) load() (full bool) {
 			t.pushLocked(e)
 		}
 		t.mu.Unlock()
+		t.loaded += int64(len(t.slotBuf))
 		loaded = loaded || len(t.slotBuf) > 0
 		t.loadedUpTo += t.w.PrecisionMs()
 	}
@@ -310,19 +313,29 @@ func (t *timerService) enqueue() int {
 func (t *timerService) commit() {
 	delivered := t.loadedUpTo
 	t.mu.Lock()
+	idle := len(t.mu.pending) == 0
 	for slot := range t.mu.pending {
 		delivered = min(delivered, slot)
 	}
 	t.mu.Unlock()
 	c := &t.committed
-	if delivered == c.deliveredMs && t.w.EnqueueOffset() == c.enqueue && t.w.LogBytes() == c.logBytes {
+	unchanged := t.w.EnqueueOffset() == c.enqueue && t.w.LogBytes() == c.logBytes
+	if delivered == c.deliveredMs && unchanged {
+		return
+	}
+	// With no timer messages the read position still moves every slot, and writing it
+	// would cost an fdatasync a second on the disk the commit log shares. It may lag:
+	// nothing was linked or loaded since the last commit, so the slots it skips are
+	// empty and a restart re-reads them for nothing. A commit every timerIdleCommit
+	// bounds that re-reading.
+	if idle && unchanged && t.loaded == c.loaded && delivered-c.deliveredMs < timerIdleCommit.Milliseconds() {
 		return
 	}
 	if err := t.w.Commit(delivered); err != nil {
 		t.fail("cannot write the wheel's checkpoint or delete delivered log segments", err)
 		return
 	}
-	c.deliveredMs, c.enqueue, c.logBytes = delivered, t.w.EnqueueOffset(), t.w.LogBytes()
+	c.deliveredMs, c.enqueue, c.logBytes, c.loaded = delivered, t.w.EnqueueOffset(), t.w.LogBytes(), t.loaded
 }
 
 // runDelivery is the delivery goroutine. On stop it waits for the batches in flight (each
