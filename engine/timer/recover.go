@@ -89,16 +89,9 @@ func (w *Wheel) relink(tail []Entry, start int64) error {
 	w.order = w.order[:0]
 	for i, e := range tail {
 		pos := start + int64(i)*EntrySizeBytes
-		idx := w.index(e.SlotMs)
-		s, ok := w.touched[idx]
-		if !ok || s.slotMs != e.SlotMs {
-			var err error
-			if s, err = w.readSlot(e.SlotMs); err != nil {
-				return err
-			}
-			if !ok {
-				w.order = append(w.order, idx)
-			}
+		idx, s, err := w.touch(e.SlotMs)
+		if err != nil {
+			return err
 		}
 		if s.lastPos < pos {
 			s.lastPos = pos

@@ -309,16 +309,9 @@ func (w *Wheel) Add(entries []Entry) error {
 		if e.SlotMs != w.SlotOf(e.SlotMs) {
 			panic(fmt.Sprintf("BUG: timer.Add: slot %d is not a multiple of the precision %d", e.SlotMs, w.cfg.PrecisionMs))
 		}
-		idx := w.index(e.SlotMs)
-		s, ok := w.touched[idx]
-		if !ok || s.slotMs != e.SlotMs {
-			var err error
-			if s, err = w.readSlot(e.SlotMs); err != nil {
-				return err
-			}
-			if !ok {
-				w.order = append(w.order, idx)
-			}
+		idx, s, err := w.touch(e.SlotMs)
+		if err != nil {
+			return err
 		}
 		pos := w.logEnd + int64(len(w.buf))
 		var b [EntrySizeBytes]byte
@@ -350,6 +343,24 @@ func (w *Wheel) Add(entries []Entry) error {
 	}
 	w.enqueueOff = enq
 	return nil
+}
+
+// touch returns the state of the slot starting at slotMs within the current batch: the
+// batch's copy if it changed the slot already, else the slot read from the wheel (a slot
+// of an earlier turn reads as empty), remembered in first-touch order.
+func (w *Wheel) touch(slotMs int64) (int64, slot, error) {
+	idx := w.index(slotMs)
+	s, ok := w.touched[idx]
+	if !ok || s.slotMs != slotMs {
+		var err error
+		if s, err = w.readSlot(slotMs); err != nil {
+			return 0, slot{}, err
+		}
+		if !ok {
+			w.order = append(w.order, idx)
+		}
+	}
+	return idx, s, nil
 }
 
 // writeSlots writes the touched slots and syncs the wheel.
