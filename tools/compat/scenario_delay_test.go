@@ -315,7 +315,7 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 		return 0
 	}
 	slices.Sort(ds)
-	return ds[min(len(ds)-1, int(math.Ceil(q*float64(len(ds))))-1)]
+	return ds[min(len(ds)-1, max(0, int(math.Ceil(q*float64(len(ds))))-1))]
 }
 
 // spread formats the count, p50, p99 and max of ds.

@@ -3,8 +3,6 @@ package compat
 import (
 	"context"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,7 +203,7 @@ func TestTimerP99UnderLoad(t *testing.T) {
 	}
 	lastAck, firstDue := acks[0], sent[0]
 	for i := range acks {
-		lastAck, firstDue = timerLater(lastAck, acks[i]), min(firstDue, sent[i])
+		lastAck, firstDue = later(lastAck, acks[i]), min(firstDue, sent[i])
 	}
 	if !lastAck.Before(time.UnixMilli(firstDue)) {
 		t.Fatalf("the sends ended %v after the first message was due: not all %d were pending at once", lastAck.Sub(time.UnixMilli(firstDue)), timerLoadMessages)
@@ -237,10 +235,10 @@ func TestTimerP99UnderLoad(t *testing.T) {
 		toHandler = append(toHandler, g.at.Sub(g.stored))
 	}
 	t.Logf("all %d: %s (receive - TIMER_DELIVER_MS); sends took %v, the last ack %v before the first due time",
-		len(lateness), timerSpread(lateness), lastAck.Sub(base.Add(-timerLoadDelay)).Round(time.Millisecond),
+		len(lateness), spread(lateness), lastAck.Sub(base.Add(-timerLoadDelay)).Round(time.Millisecond),
 		time.UnixMilli(firstDue).Sub(lastAck).Round(time.Millisecond))
-	t.Logf("of which re-put store time - TIMER_DELIVER_MS: %s; receive - re-put store time: %s", timerSpread(reput), timerSpread(toHandler))
-	if p99 := timerPercentile(lateness, 0.99); p99 > timerLoadP99 {
+	t.Logf("of which re-put store time - TIMER_DELIVER_MS: %s; receive - re-put store time: %s", spread(reput), spread(toHandler))
+	if p99 := percentile(lateness, 0.99); p99 > timerLoadP99 {
 		t.Errorf("p99 lateness %v, want <= %v", p99, timerLoadP99)
 	}
 }
@@ -284,7 +282,7 @@ func TestTimerSurvivesRestart(t *testing.T) {
 			if g.stored.Before(s.earliest().Truncate(time.Millisecond)) {
 				t.Errorf("%s: %s re-put at %v, before its due time %v", topic, g.id, g.stored.Format("15:04:05.000"), s.earliest().Format("15:04:05.000"))
 			}
-			if late := g.stored.Sub(timerLater(s.latest(), back)); late > timerSlack {
+			if late := g.stored.Sub(later(s.latest(), back)); late > timerSlack {
 				t.Errorf("%s: %s re-put %v after its due time (or the restart), want at most %v", topic, g.id, late.Round(time.Millisecond), timerSlack)
 			}
 		}
@@ -325,30 +323,4 @@ func TestTimerTooFarRefused(t *testing.T) {
 	c.startConsumer(r, consumerSpec{group: topic + "-g", name: "far", topic: topic})
 	r.waitCount(t, "the message after the refusals", 1, 20*time.Second, nil)
 	checkOnce(t, "after the refusals", r.quiet(time.Second, nil), ok)
-}
-
-func timerLater(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// timerPercentile returns the q-quantile (0..1) of ds (nearest rank); ds is sorted in
-// place.
-func timerPercentile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	return ds[min(len(ds)-1, max(0, int(math.Ceil(q*float64(len(ds))))-1))]
-}
-
-// timerSpread formats the count, p50, p99 and max of ds.
-func timerSpread(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "none"
-	}
-	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
-	return fmt.Sprintf("n %d, p50 %v, p99 %v, max %v", len(ds), r(timerPercentile(ds, 0.5)), r(timerPercentile(ds, 0.99)), r(timerPercentile(ds, 1)))
 }
