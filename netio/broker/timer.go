@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -26,6 +27,9 @@ const (
 // from now), then TIMER_DELIVER_MS, as Java's HookUtils reads them. isTimer is false
 // when none is present.
 func timerDeliverMs(props []byte, nowMs int64) (deliverMs int64, isTimer bool, err error) {
+	if !bytes.Contains(props, timerPropPrefix) { // the send path's usual case: one fast scan
+		return 0, false, nil
+	}
 	for _, p := range [...]struct {
 		key  string
 		unit int64
@@ -48,6 +52,9 @@ func timerDeliverMs(props []byte, nowMs int64) (deliverMs int64, isTimer bool, e
 	}
 	return 0, false, nil
 }
+
+// timerPropPrefix starts every timer property's name.
+var timerPropPrefix = []byte("TIMER_")
 
 type propInt struct {
 	raw []byte
