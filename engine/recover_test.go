@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -15,21 +13,8 @@ import (
 	"github.com/ringmq/ringmq/engine/consumequeue"
 	"github.com/ringmq/ringmq/engine/record"
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
-
-// testSeed returns RINGMQ_SEED or a fresh seed, and logs it.
-func testSeed(t testing.TB) uint64 {
-	seed := rand.Uint64()
-	if s := os.Getenv("RINGMQ_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("RINGMQ_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (RINGMQ_SEED=%d replays it)", seed, seed)
-	return seed
-}
 
 // verifyQueue checks that every offset of topic/qid in [0, n) holds message i of msg().
 func verifyQueue(t testing.TB, s *Store, topic string, qid int32, n int) {
@@ -158,7 +143,7 @@ func crashWorkload(s *Store, acks *ackSet, seed uint64, stop chan struct{}, wg *
 }
 
 func TestCrashRecoverySync(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for iter := 0; iter < 4; iter++ {
 		mem := vfs.NewMem()
@@ -214,7 +199,7 @@ func TestCrashRecoverySync(t *testing.T) {
 }
 
 func TestCrashRecoveryAsyncConsistent(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	mem := vfs.NewMem()
 	cfg := testConfig(mem, AsyncFlush)
 	cfg.FlushInterval = 2e6

@@ -4,15 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
 // memSink is a Sink of fixed-size segment files on a vfs.Mem, written through the
@@ -122,19 +121,6 @@ func (w *seqWaiter) Durable(_, _ int64, err error) {
 	close(w.done)
 }
 
-func testSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RINGMQ_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("RINGMQ_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with RINGMQ_SEED=%d)", seed, seed)
-	return seed
-}
-
 func waitDone(t *testing.T, w *seqWaiter) {
 	select {
 	case <-w.done:
@@ -171,7 +157,7 @@ func appendOne(t *testing.T, r *Ring, n int, global *atomic.Int64) (*seqWaiter, 
 // once, successfully, in offset order, after the durable offset covered it; the file
 // holds exactly the appended bytes, across ring wraps and segment boundaries.
 func TestGroupCommitConcurrent(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	const writers, perWriter = 64, 60
 	sink := newMemSink(t, 256<<10, 16)
 	r, err := NewRing(syncConfig(), sink, 0)

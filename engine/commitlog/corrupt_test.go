@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
 // corruptAt flips a byte of the segment file holding physical offset off.
@@ -27,7 +28,7 @@ func corruptAt(t *testing.T, fs *vfs.Mem, segSize, off int64) {
 // offset; recovery from before it stops there and zeroes the rest, so nothing corrupt
 // (and nothing after it) is returned, and appends continue at that offset.
 func TestCorruptRecord(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	fs := vfs.NewMem()
 	cfg := testConfig(fs, true)
 	l, err := Open(cfg, 0)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
 // Crash tests: random workloads on vfs.Mem, a crash (Mem.Crash / CrashKeeping) at a
@@ -104,7 +105,7 @@ func TestCrashRecoverSync(t *testing.T)  { testCrash(t, true) }
 func TestCrashRecoverAsync(t *testing.T) { testCrash(t, false) }
 
 func testCrash(t *testing.T, syncMode bool) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	rng := newRand(seed)
 	iters := crashIters()
 	if testing.Short() {

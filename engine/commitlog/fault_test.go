@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
 const seg0 = "00000000000000000000"
@@ -16,7 +17,7 @@ const seg0 = "00000000000000000000"
 // waiter in flight and every later append fail with ErrStoreFailed wrapping want; a
 // reopen then recovers every acked record.
 func failAfterAcks(t *testing.T, rule vfs.Rule, want error) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	mem := vfs.NewMem()
 	in := vfs.NewInjector()
 	cfg := testConfig(vfs.NewFaulty(mem, in), true)
@@ -78,7 +79,7 @@ func TestShortWriteIsSticky(t *testing.T) {
 // flight and the appends with ErrDiskFull; appends resume by themselves when space
 // returns, and the refused bytes are rewritten.
 func TestDiskFullThenSpaceReturns(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	mem := vfs.NewMem()
 	in := vfs.NewInjector()
 	cfg := testConfig(vfs.NewFaulty(mem, in), true)
@@ -141,7 +142,7 @@ func TestDiskFullThenSpaceReturns(t *testing.T) {
 // segments go first; with nothing left to delete appends fail with ErrDiskFull and
 // resume once the disk grows.
 func TestDiskRatioDeletesOldestThenRefuses(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	mem := vfs.NewMem()
 	cfg := testConfig(mem, true)
 	cfg.DiskMaxUsedSpaceRatio = 50
@@ -174,7 +175,7 @@ func TestDiskRatioDeletesOldestThenRefuses(t *testing.T) {
 // TestRetentionWaitsForPinnedReads: a segment past FileReservedTime is deleted at
 // DeleteWhenHour, but only after its views are released.
 func TestRetentionWaitsForPinnedReads(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	mem := vfs.NewMem()
 	cfg := testConfig(mem, true)
 	cfg.FileReservedTime = time.Nanosecond

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -125,21 +123,6 @@ func testConfig(fs vfs.FS, sync bool) Config {
 		Logger:           quietLogger(),
 		Validate:         testValidate,
 	}
-}
-
-// testSeed returns RINGMQ_SEED or a fresh seed, and logs it.
-func testSeed(t testing.TB) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RINGMQ_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("RINGMQ_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with RINGMQ_SEED=%d)", seed, seed)
-	return seed
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed*31+7)) }

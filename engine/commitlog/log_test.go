@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
 type appended struct {
@@ -51,7 +52,7 @@ func readAll(t *testing.T, l *Log, recs []appended) {
 }
 
 func TestAppendReadReopen(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	fs := vfs.NewMem()
 	l, err := Open(testConfig(fs, true), 0)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 )
 
 // crashModel is what a crash test knows: every entry Add acknowledged must survive any
@@ -33,7 +34,7 @@ const testSegmentBytes = 16 * EntrySizeBytes
 // slot, and entries go into slots from one slot before it. Each round continues on the
 // recovered wheel, so recovery itself is crashed too. Replay with RINGMQ_SEED.
 func TestCrashRecovery(t *testing.T) {
-	seed := testSeed(t)
+	seed := testkit.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, seed*31+7))
 	rounds := 300
 	if testing.Short() {

@@ -2,10 +2,7 @@ package timer
 
 import (
 	"errors"
-	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,18 +208,4 @@ func TestFailedSyncStops(t *testing.T) {
 	if err := w.Commit(0); !errors.Is(err, ErrFailed) {
 		t.Fatalf("commit after the failure: %v, want ErrFailed", err)
 	}
-}
-
-func testSeed(t testing.TB) uint64 {
-	t.Helper()
-	seed := rand.Uint64()
-	if s := os.Getenv("RINGMQ_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("RINGMQ_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with RINGMQ_SEED=%d)", seed, seed)
-	return seed
 }

@@ -3,7 +3,6 @@ package broker
 import (
 	"cmp"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/ringmq/ringmq/engine/record"
 	"github.com/ringmq/ringmq/engine/timer"
 	"github.com/ringmq/ringmq/flush/vfs"
+	"github.com/ringmq/ringmq/internal/testkit"
 	"github.com/ringmq/ringmq/netio/remoting"
 )
 
@@ -286,7 +286,7 @@ func TestTimerHeapOrder(t *testing.T) {
 // durable state (file by file) is one a single instant could have left. Replay a crash
 // point with RINGMQ_SEED.
 func TestTimerCrashWhileDelivering(t *testing.T) {
-	seed := timerTestSeed(t)
+	seed := testkit.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	for cycle := range 3 {
 		mem := vfs.NewMem()
@@ -334,20 +334,6 @@ func TestTimerCrashWhileDelivering(t *testing.T) {
 		tb.storeFailed = true // its store saw the injected fsync failures
 		tb.stop()
 	}
-}
-
-func timerTestSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := rand.Uint64()
-	if s := os.Getenv("RINGMQ_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("RINGMQ_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with RINGMQ_SEED=%d)", seed, seed)
-	return seed
 }
 
 // Timer messages whose topic was deleted before they came due are dropped and count as
