@@ -173,7 +173,9 @@ func testTxStatesSurviveRestart(t *testing.T, crash bool) {
 	if got := visible(t, p.c, "TXS"); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("before the restart: visible %q, want [b]", got)
 	}
-	// Stop right after the first check of the open ones: the next round is 300 ms away.
+	// Stop right after the first check of the open ones: the next round is 300 ms away. A
+	// slow machine may let a second round through before the stop; what the test needs is
+	// that U-a and U-d have checks left for the second run.
 	waitForLong(t, "the first check of U-a and U-d", 10*time.Second, func() bool {
 		return counts.get("U-a") >= 1 && counts.get("U-d") >= 1
 	})
@@ -185,8 +187,10 @@ func testTxStatesSurviveRestart(t *testing.T, crash bool) {
 		fs = mem.Crash()
 	}
 	tb.stop()
-	if before["U-d"] != 1 || before["U-a"] != 1 {
-		t.Fatalf("checks before the restart: %v, want one each (the broker stopped late)", before)
+	for _, n := range before {
+		if n < 1 || n >= 3 {
+			t.Fatalf("checks before the restart: %v, want 1 or 2 each of TransactionCheckMax 3 (the broker stopped late)", before)
+		}
 	}
 
 	tb = startBroker(t, dir, fs, restartTxChecks)
